@@ -99,7 +99,9 @@ export async function startFakeGoogleIssuer(options: { port?: number } = {}): Pr
 
   const { app, controls } = createFakeApp();
   app.get('/oauth2/v1/certs', (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=24442, must-revalidate, no-transform').json({ [kid]: publicPem });
+    res
+      .set('Cache-Control', 'public, max-age=24442, must-revalidate, no-transform')
+      .json({ [kid]: publicPem });
   });
   app.get('/oauth2/v3/certs', (_req, res) => {
     const jwk = publicKey.export({ format: 'jwk' });

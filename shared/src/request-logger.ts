@@ -1,0 +1,48 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from './logger.js';
+import { parseTraceContext, traceLogFields } from './trace-context.js';
+
+export interface RequestLoggerOptions {
+  /** Google Cloud project id, to write traces in the `projects/P/traces/T` form Cloud Logging links. */
+  projectId?: string;
+}
+
+/**
+ * Gives each request a child logger (`res.locals.log`) carrying its trace, and writes one line per
+ * request when the response ends, with an `httpRequest` Cloud Logging understands. Headers are never
+ * logged: the `Authorization` header holds the caller's identity token.
+ */
+export function createRequestLogger(logger: Logger, options: RequestLoggerOptions = {}): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    const trace = parseTraceContext(req.get('x-cloud-trace-context'));
+    const log = logger.child(traceLogFields(trace, options.projectId));
+    res.locals.log = log;
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const status = res.statusCode;
+      const line = {
+        httpRequest: {
+          requestMethod: req.method,
+          requestUrl: req.originalUrl,
+          status,
+          responseSize: res.get('content-length'),
+          userAgent: req.get('user-agent'),
+          remoteIp: req.ip,
+          latency: `${seconds.toFixed(6)}s`,
+          protocol: `HTTP/${req.httpVersion}`,
+        },
+      };
+      const message = `${req.method} ${req.path} ${status}`;
+      if (status >= 500) log.error(line, message);
+      else if (status >= 400) log.warn(line, message);
+      else log.info(line, message);
+    });
+    next();
+  };
+}
+
+/** The request's logger, or the given fallback outside a logged request. */
+export function requestLog(res: Response, fallback: Logger): Logger {
+  return (res.locals.log as Logger | undefined) ?? fallback;
+}
