@@ -1,0 +1,88 @@
+import { HttpError, matchesAny } from '../../../shared/src/index.js';
+import type { CallerIdentity, ValuePattern } from '../../../shared/src/index.js';
+import { allowsGroup, allowsLabel, allowsScope, ruleMatchesCaller } from './policy.js';
+import type { Policy, PolicyRule } from './policy.js';
+
+/** The allow and deny lists from ALLOWED_SCOPES and DENIED_SCOPES. */
+export interface ScopeLists {
+  allowed: readonly ValuePattern[];
+  denied: readonly ValuePattern[];
+}
+
+/** Refuses a scope that is denied or not allowed. Deny wins; nothing is allowed by default. */
+export function assertScopeListed(lists: ScopeLists, scope: string): void {
+  if (matchesAny(lists.denied, scope) || !matchesAny(lists.allowed, scope)) {
+    throw new HttpError(403, `scope ${JSON.stringify(scope)} is not allowed`);
+  }
+}
+
+/** The rules that name this caller and allow this scope, in policy order. */
+export function rulesFor(policy: Policy, caller: CallerIdentity, scope: string): PolicyRule[] {
+  return policy.rules.filter((rule) => ruleMatchesCaller(rule, caller) && allowsScope(rule, scope));
+}
+
+/**
+ * Decides whether the caller may have a registration or remove token for `scope`. Those tokens let their
+ * holder choose a runner's name, group and labels, so callers whose every applicable rule is `jitOnly` are
+ * sent to the endpoints that bind those to their identity.
+ */
+export function assertMayHaveToken(
+  policy: Policy,
+  caller: CallerIdentity,
+  scope: string,
+  kind: 'registration' | 'remove',
+): void {
+  const rules = rulesFor(policy, caller, scope);
+  if (rules.length === 0)
+    throw new HttpError(403, `this caller may not get tokens for scope ${JSON.stringify(scope)}`);
+  if (rules.every((rule) => rule.jitOnly)) {
+    throw new HttpError(
+      403,
+      kind === 'registration'
+        ? 'this caller may not get registration tokens: use POST /jitconfig'
+        : 'this caller may not get remove tokens: use DELETE /runner',
+    );
+  }
+}
+
+/** Refuses a caller no rule lets act on `scope`; returns the applicable rules otherwise. */
+export function assertMayUseScope(policy: Policy, caller: CallerIdentity, scope: string): PolicyRule[] {
+  const rules = rulesFor(policy, caller, scope);
+  if (rules.length === 0)
+    throw new HttpError(403, `this caller may not manage runners in scope ${JSON.stringify(scope)}`);
+  return rules;
+}
+
+/** What a JIT runner will be: the group and labels after the rule's defaults are applied. */
+export interface RunnerShape {
+  group: string;
+  labels: string[];
+}
+
+/**
+ * Finds the first applicable rule that allows all of the requested runner (its defaults filling what the
+ * request left out). When none does, the refusal names what the first rule refused.
+ */
+export function resolveRunnerShape(
+  rules: readonly PolicyRule[],
+  requested: { group?: string | undefined; labels?: string[] | undefined },
+): RunnerShape {
+  let firstRefusal: HttpError | undefined;
+  for (const rule of rules) {
+    const group = requested.group ?? rule.defaultRunnerGroup ?? 'Default';
+    const labels = requested.labels ?? rule.defaultLabels;
+    let refusal: HttpError | undefined;
+    if (!labels) {
+      refusal = new HttpError(400, 'labels are required: this caller has no default labels');
+    } else if (!allowsGroup(rule, group)) {
+      refusal = new HttpError(403, `this caller may not join runner group ${JSON.stringify(group)}`);
+    } else {
+      const refused = labels.find((label) => !allowsLabel(rule, label));
+      if (refused !== undefined)
+        refusal = new HttpError(403, `this caller may not use label ${JSON.stringify(refused)}`);
+    }
+    if (!refusal) return { group, labels: labels! };
+    firstRefusal ??= refusal;
+  }
+  throw firstRefusal ?? new HttpError(403, 'this caller may not register runners here');
+}

@@ -1,0 +1,171 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { z } from 'zod';
+import {
+  ConfigError,
+  commonConfigFrom,
+  commonEnvShape,
+  compilePattern,
+  describeIssues,
+} from '../../../shared/src/index.js';
+import type { CommonConfig, Env, ValuePattern } from '../../../shared/src/index.js';
+import { OPEN_POLICY, parsePolicy } from './policy.js';
+import type { Policy } from './policy.js';
+
+/** How the proxy authenticates to GitHub. */
+export type GitHubCredentials =
+  | { kind: 'pat'; token: string }
+  | { kind: 'app'; appId: string; privateKey: string; installationId?: number };
+
+export interface TokenProxyConfig extends CommonConfig {
+  githubApiUrl: string;
+  credentials: GitHubCredentials;
+  allowedScopes: ValuePattern[];
+  deniedScopes: ValuePattern[];
+  policy: Policy;
+  /** Whether a policy was configured (false means {@link OPEN_POLICY}). */
+  policyConfigured: boolean;
+  /** A cached token is handed out while at least this much of its life is left; 0 turns reuse off. */
+  tokenReuseMinRemainingSeconds: number;
+  /** How long a caller waits for GitHub, retries included, before a 504. */
+  githubDeadlineMs: number;
+  /** Minimum spacing of mutating GitHub requests (secondary rate limits). */
+  githubWriteIntervalMs: number;
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
+
+const envSchema = z.object({
+  ...commonEnvShape,
+  GITHUB_API_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .default('https://api.github.com'),
+  GITHUB_TOKEN: z.string().optional(),
+  GITHUB_APP_ID: z
+    .string()
+    .regex(/^(\d+|Iv[0-9A-Za-z.]+)$/, 'must be a numeric App id or a client id')
+    .optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().optional(),
+  GITHUB_INSTALLATION_ID: integer(1, Number.MAX_SAFE_INTEGER).optional(),
+  GITHUB_APP_INSTALLATION_ID: integer(1, Number.MAX_SAFE_INTEGER).optional(),
+  ALLOWED_SCOPES: z.string().optional(),
+  DENIED_SCOPES: z.string().optional(),
+  POLICY: z.string().optional(),
+  POLICY_FILE: z.string().optional(),
+  TOKEN_REUSE_MIN_REMAINING_SECONDS: integer(0, 3300).default(900),
+  GITHUB_DEADLINE_SECONDS: integer(1, 300).default(30),
+  GITHUB_WRITE_INTERVAL_MS: integer(0, 10000).default(350),
+});
+
+export interface LoadConfigOptions {
+  /** Reads POLICY_FILE; injectable for tests. */
+  readFile?: (path: string) => string;
+}
+
+/** Splits a semicolon-separated list and compiles each literal or `match:` entry, case-insensitively. */
+function scopeList(name: string, value: string | undefined, problems: string[]): ValuePattern[] {
+  if (value === undefined) return [];
+  return value
+    .split(';')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .flatMap((entry) => {
+      try {
+        return [compilePattern(entry, { caseInsensitive: true })];
+      } catch (error) {
+        problems.push(`${name}: ${(error as Error).message}`);
+        return [];
+      }
+    });
+}
+
+/** Environment variables often carry PEM keys with literal `\n`; turn them back into newlines. */
+function normalizePem(value: string): string {
+  return value.includes('\\n') ? value.replace(/\\n/g, '\n') : value;
+}
+
+/**
+ * Reads and validates the token proxy's configuration from `env`, collecting every problem into one
+ * {@link ConfigError}. Secret values never appear in its messages.
+ */
+export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): TokenProxyConfig {
+  const present: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value.trim() !== '') present[key] = value;
+  }
+  const parsed = envSchema.safeParse(present);
+  const problems = parsed.success ? [] : describeIssues(parsed.error.issues);
+
+  const allowedScopes = scopeList('ALLOWED_SCOPES', present.ALLOWED_SCOPES, problems);
+  const deniedScopes = scopeList('DENIED_SCOPES', present.DENIED_SCOPES, problems);
+  if (present.ALLOWED_SCOPES !== undefined && allowedScopes.length === 0 && problems.length === 0) {
+    problems.push('ALLOWED_SCOPES: lists no scope');
+  }
+
+  let credentials: GitHubCredentials | undefined;
+  const { GITHUB_TOKEN: pat, GITHUB_APP_ID: appId, GITHUB_APP_PRIVATE_KEY: key } = present;
+  if (pat !== undefined && (appId !== undefined || key !== undefined)) {
+    problems.push(
+      'GITHUB_TOKEN: set either GITHUB_TOKEN or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, not both',
+    );
+  } else if (pat !== undefined) {
+    credentials = { kind: 'pat', token: pat.trim() };
+  } else if (appId !== undefined || key !== undefined) {
+    if (appId === undefined) problems.push('GITHUB_APP_ID: is required with GITHUB_APP_PRIVATE_KEY');
+    if (key === undefined) problems.push('GITHUB_APP_PRIVATE_KEY: is required with GITHUB_APP_ID');
+    if (appId !== undefined && key !== undefined) {
+      const privateKey = normalizePem(key);
+      try {
+        const parsedKey = crypto.createPrivateKey(privateKey);
+        if (parsedKey.asymmetricKeyType !== 'rsa') throw new Error('not RSA');
+        credentials = { kind: 'app', appId, privateKey };
+      } catch {
+        problems.push('GITHUB_APP_PRIVATE_KEY: is not an RSA private key in PEM form (PKCS#1 or PKCS#8)');
+      }
+    }
+  } else {
+    problems.push('GITHUB_TOKEN: set GITHUB_TOKEN (a PAT) or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY');
+  }
+
+  let policy: Policy = OPEN_POLICY;
+  const policyConfigured = present.POLICY !== undefined || present.POLICY_FILE !== undefined;
+  if (present.POLICY !== undefined && present.POLICY_FILE !== undefined) {
+    problems.push('POLICY: set POLICY or POLICY_FILE, not both');
+  } else if (policyConfigured) {
+    const source = present.POLICY !== undefined ? 'POLICY' : 'POLICY_FILE';
+    try {
+      const text =
+        present.POLICY ??
+        (options.readFile ?? ((path) => fs.readFileSync(path, 'utf8')))(present.POLICY_FILE!);
+      policy = parsePolicy(text);
+    } catch (error) {
+      const message =
+        (error as Error).name === 'PolicyError'
+          ? (error as Error).message
+          : `cannot read ${JSON.stringify(present.POLICY_FILE)}`;
+      problems.push(`${source}: ${message}`);
+    }
+  }
+
+  if (!parsed.success || problems.length > 0 || !credentials) throw new ConfigError(problems);
+  const data = parsed.data;
+  const installationId = data.GITHUB_INSTALLATION_ID ?? data.GITHUB_APP_INSTALLATION_ID;
+  if (credentials.kind === 'app' && installationId !== undefined) credentials.installationId = installationId;
+  return {
+    ...commonConfigFrom(data),
+    githubApiUrl: data.GITHUB_API_URL.replace(/\/+$/, ''),
+    credentials,
+    allowedScopes,
+    deniedScopes,
+    policy,
+    policyConfigured,
+    tokenReuseMinRemainingSeconds: data.TOKEN_REUSE_MIN_REMAINING_SECONDS,
+    githubDeadlineMs: data.GITHUB_DEADLINE_SECONDS * 1000,
+    githubWriteIntervalMs: data.GITHUB_WRITE_INTERVAL_MS,
+  };
+}

@@ -1,0 +1,66 @@
+/** What kind of failure a GitHub call ended in, which decides the status the caller gets. */
+export type GitHubFailure =
+  'rate-limited' | 'unavailable' | 'timeout' | 'not-found' | 'conflict' | 'invalid' | 'refused';
+
+/**
+ * A GitHub call failed. `githubMessage` is GitHub's own `message` (never a credential: the request's
+ * headers are not part of it).
+ */
+export class GitHubError extends Error {
+  override readonly name = 'GitHubError';
+
+  constructor(
+    readonly failure: GitHubFailure,
+    readonly status: number,
+    readonly githubMessage: string,
+    /** Seconds to wait before retrying, for `rate-limited`. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(`GitHub ${status || 'request'} failed (${failure}): ${githubMessage}`);
+  }
+}
+
+interface RequestErrorLike {
+  status?: unknown;
+  name?: unknown;
+  response?: { data?: unknown; headers?: Record<string, string | number | undefined> };
+}
+
+/**
+ * Classifies an error from Octokit. Only GitHub's response body `message` is kept; Octokit's own error
+ * message and `request` (which carries the Authorization header) are dropped.
+ */
+export function toGitHubError(error: unknown, now: () => number = Date.now): GitHubError {
+  if (error instanceof GitHubError) return error;
+  const e = (error ?? {}) as RequestErrorLike;
+  const status = typeof e.status === 'number' ? e.status : 0;
+  const data = e.response?.data as { message?: unknown } | undefined;
+  const raw = typeof data?.message === 'string' ? data.message : '';
+  const message = raw.length > 300 ? `${raw.slice(0, 300)}…` : raw;
+  const headers = e.response?.headers ?? {};
+
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') {
+    return new GitHubError('timeout', 0, 'GitHub did not answer in time');
+  }
+  const rateLimited =
+    (status === 403 || status === 429) &&
+    (/rate limit/i.test(message) || String(headers['x-ratelimit-remaining']) === '0');
+  if (rateLimited) {
+    const retryAfter = Number(headers['retry-after']);
+    const reset = Number(headers['x-ratelimit-reset']);
+    const seconds =
+      Number.isFinite(retryAfter) && retryAfter > 0
+        ? retryAfter
+        : Number.isFinite(reset) && reset > 0
+          ? Math.max(1, Math.ceil(reset - now() / 1000))
+          : 60;
+    return new GitHubError('rate-limited', status, message || 'rate limit exceeded', seconds);
+  }
+  if (status === 0 || status >= 500) {
+    return new GitHubError('unavailable', status, message || 'GitHub could not be reached');
+  }
+  if (status === 404) return new GitHubError('not-found', status, message || 'Not Found');
+  if (status === 409) return new GitHubError('conflict', status, message || 'Conflict');
+  if (status === 422) return new GitHubError('invalid', status, message || 'Validation failed');
+  return new GitHubError('refused', status, message || `HTTP ${status}`);
+}

@@ -1,0 +1,259 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/core';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import Bottleneck from 'bottleneck';
+import type { Logger } from '../../../shared/src/index.js';
+import type { GitHubCredentials } from './config.js';
+import { GitHubError, toGitHubError } from './github-error.js';
+import { scopeKey, scopePath } from './scope.js';
+import type { Scope } from './scope.js';
+
+/** A registration or remove token as GitHub issued it. */
+export interface RunnerToken {
+  token: string;
+  /** RFC 3339. */
+  expiresAt: string;
+}
+
+export interface JitConfigRequest {
+  name: string;
+  runnerGroupId: number;
+  labels: string[];
+  workFolder?: string;
+}
+
+export interface JitConfig {
+  encodedJitConfig: string;
+  runner: { id: number; name: string; labels: string[] };
+}
+
+export interface RunnerInfo {
+  id: number;
+  name: string;
+  status: string;
+  busy: boolean;
+}
+
+export interface RunnerGroupInfo {
+  id: number;
+  name: string;
+}
+
+/** What the proxy needs from GitHub; the Octokit adapter below is the production implementation. */
+export interface GitHubRunnerApi {
+  createToken(scope: Scope, kind: 'registration' | 'remove'): Promise<RunnerToken>;
+  generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig>;
+  findRunner(scope: Scope, name: string): Promise<RunnerInfo | undefined>;
+  deleteRunner(scope: Scope, runnerId: number): Promise<void>;
+  listRunnerGroups(scope: Scope): Promise<RunnerGroupInfo[]>;
+}
+
+export interface OctokitRunnerApiOptions {
+  credentials: GitHubCredentials;
+  baseUrl: string;
+  logger: Logger;
+  /** Retries of a 5xx or network error (plugin-retry). */
+  retries?: number;
+  /** Base of plugin-retry's quadratic backoff, in ms (tests shorten it). */
+  retryBaseMs?: number;
+  /** A rate limit whose `retry-after` is longer than this is not waited for: the caller gets 503. */
+  maxRateLimitWaitSeconds?: number;
+  /**
+   * Minimum spacing of POST/DELETE requests. GitHub asks integrators to space mutating requests to stay
+   * clear of secondary rate limits; plugin-throttling's default is 1000 ms.
+   * https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+   */
+  writeIntervalMs?: number;
+  /** Cuts off any single GitHub request after this long. */
+  requestTimeoutMs?: number;
+  /** How long a looked-up installation id is trusted. */
+  installationCacheMs?: number;
+  now?: () => number;
+}
+
+const ProxyOctokit = Octokit.plugin(retry, throttling);
+
+/** Installation-token permissions that runner management needs, and nothing more. */
+function permissionsFor(scope: Scope): Record<string, 'write'> {
+  return scope.kind === 'org' ? { organization_self_hosted_runners: 'write' } : { administration: 'write' };
+}
+
+/**
+ * Builds the GitHub adapter on Octokit with plugin-retry (5xx and network errors, with backoff) and
+ * plugin-throttling (rate limits honoured, mutating requests spaced). With a GitHub App, every call uses
+ * an installation token down-scoped to the permission its scope needs (and, for a repository, to that one
+ * repository); @octokit/auth-app caches those tokens and shares concurrent requests for one.
+ */
+export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHubRunnerApi {
+  const { credentials, logger } = options;
+  const now = options.now ?? Date.now;
+  const maxWait = options.maxRateLimitWaitSeconds ?? 10;
+  const timeoutMs = options.requestTimeoutMs ?? 20_000;
+  const octokit = new ProxyOctokit({
+    baseUrl: options.baseUrl,
+    userAgent: 'gce-github-runners-token-proxy',
+    ...(credentials.kind === 'pat' ? { auth: credentials.token } : {}),
+    retry: { retries: options.retries ?? 3, retryAfterBaseValue: options.retryBaseMs ?? 500 },
+    throttle: {
+      id: `token-proxy-${options.baseUrl}`,
+      write: new Bottleneck.Group({ maxConcurrent: 1, minTime: options.writeIntervalMs ?? 1000 }),
+      fallbackSecondaryRateRetryAfter: 60,
+      onRateLimit: (
+        retryAfter: number,
+        request: { method: string; url: string },
+        _o: unknown,
+        retryCount: number,
+      ) => {
+        logger.warn({ retryAfter, method: request.method, url: request.url }, 'GitHub primary rate limit');
+        return retryCount < 1 && retryAfter <= maxWait;
+      },
+      onSecondaryRateLimit: (
+        retryAfter: number,
+        request: { method: string; url: string },
+        _o: unknown,
+        retryCount: number,
+      ) => {
+        logger.warn({ retryAfter, method: request.method, url: request.url }, 'GitHub secondary rate limit');
+        return retryCount < 2 && retryAfter <= maxWait;
+      },
+    },
+    // Octokit logs request failures with their text; this service logs its own classified lines instead.
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+
+  const appAuth =
+    credentials.kind === 'app'
+      ? createAppAuth({
+          appId: credentials.appId,
+          privateKey: credentials.privateKey,
+          request: octokit.request,
+        })
+      : undefined;
+
+  const installations = new Map<string, { id: Promise<number>; expires: number }>();
+  const installationCacheMs = options.installationCacheMs ?? 10 * 60_000;
+
+  async function findInstallation(scope: Scope): Promise<number> {
+    if (credentials.kind === 'app' && credentials.installationId !== undefined)
+      return credentials.installationId;
+    const key =
+      scope.kind === 'repo'
+        ? scopeKey(scope)
+        : scopeKey({ kind: 'org', org: (scope as { org: string }).org });
+    const cached = installations.get(key);
+    if (cached && cached.expires > now()) return cached.id;
+    const lookup = (async () => {
+      const { token } = await appAuth!({ type: 'app' });
+      const route =
+        scope.kind === 'repo' ? 'GET /repos/{owner}/{repo}/installation' : 'GET /orgs/{org}/installation';
+      const response = await octokit.request(route, {
+        ...(scope.kind === 'repo'
+          ? { owner: scope.owner, repo: scope.repo }
+          : { org: (scope as { org: string }).org }),
+        headers: { authorization: `bearer ${token}` },
+        request: { signal: AbortSignal.timeout(timeoutMs) },
+      });
+      return (response.data as { id: number }).id;
+    })();
+    installations.set(key, { id: lookup, expires: now() + installationCacheMs });
+    lookup.catch(() => installations.delete(key));
+    return lookup;
+  }
+
+  /** Headers that authenticate one call for `scope`. */
+  async function authHeaders(scope: Scope): Promise<Record<string, string>> {
+    if (!appAuth) return {};
+    if (scope.kind === 'enterprise') {
+      throw new GitHubError('refused', 0, 'a GitHub App cannot manage enterprise runners; configure a PAT');
+    }
+    let installationId: number;
+    try {
+      installationId = await findInstallation(scope);
+    } catch (error) {
+      const failure = toGitHubError(error, now);
+      if (failure.failure === 'not-found') {
+        throw new GitHubError('not-found', 404, `the GitHub App is not installed on ${scopeKey(scope)}`);
+      }
+      throw failure;
+    }
+    const { token } = await appAuth({
+      type: 'installation',
+      installationId,
+      permissions: permissionsFor(scope),
+      ...(scope.kind === 'repo' ? { repositoryNames: [scope.repo] } : {}),
+    });
+    return { authorization: `token ${token}` };
+  }
+
+  async function call<T>(scope: Scope, route: string, parameters: Record<string, unknown> = {}): Promise<T> {
+    try {
+      const headers = await authHeaders(scope);
+      const response = await octokit.request(route, {
+        ...parameters,
+        headers,
+        request: { signal: AbortSignal.timeout(timeoutMs) },
+      });
+      return response.data as T;
+    } catch (error) {
+      throw toGitHubError(error, now);
+    }
+  }
+
+  const base = (scope: Scope) => `${scopePath(scope)}/actions`;
+
+  return {
+    async createToken(scope, kind) {
+      const suffix = kind === 'registration' ? 'registration-token' : 'remove-token';
+      const data = await call<{ token: string; expires_at: string }>(
+        scope,
+        `POST ${base(scope)}/runners/${suffix}`,
+      );
+      return { token: data.token, expiresAt: data.expires_at };
+    },
+
+    async generateJitConfig(scope, request) {
+      const data = await call<{
+        encoded_jit_config: string;
+        runner: { id: number; name: string; labels: Array<{ name: string }> };
+      }>(scope, `POST ${base(scope)}/runners/generate-jitconfig`, {
+        name: request.name,
+        runner_group_id: request.runnerGroupId,
+        labels: request.labels,
+        ...(request.workFolder !== undefined ? { work_folder: request.workFolder } : {}),
+      });
+      return {
+        encodedJitConfig: data.encoded_jit_config,
+        runner: { id: data.runner.id, name: data.runner.name, labels: data.runner.labels.map((l) => l.name) },
+      };
+    },
+
+    async findRunner(scope, name) {
+      const data = await call<{ runners: RunnerInfo[] }>(scope, `GET ${base(scope)}/runners`, {
+        name,
+        per_page: 100,
+      });
+      const runner = data.runners.find((r) => r.name.toLowerCase() === name.toLowerCase());
+      return runner && { id: runner.id, name: runner.name, status: runner.status, busy: runner.busy };
+    },
+
+    async deleteRunner(scope, runnerId) {
+      await call<unknown>(scope, `DELETE ${base(scope)}/runners/${runnerId}`);
+    },
+
+    async listRunnerGroups(scope) {
+      if (scope.kind === 'repo') return [{ id: 1, name: 'Default' }];
+      const groups: RunnerGroupInfo[] = [];
+      for (let page = 1; page <= 20; page += 1) {
+        const data = await call<{ total_count: number; runner_groups: RunnerGroupInfo[] }>(
+          scope,
+          `GET ${base(scope)}/runner-groups`,
+          { per_page: 100, page },
+        );
+        groups.push(...data.runner_groups.map((g) => ({ id: g.id, name: g.name })));
+        if (data.runner_groups.length < 100 || groups.length >= data.total_count) break;
+      }
+      return groups;
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { RunnerToken } from './github-runner-api.js';
+
+export interface TokenCacheOptions {
+  /** Reuse a token while at least this many seconds of its life are left; 0 turns reuse off. */
+  minRemainingSeconds: number;
+  now?: () => number;
+}
+
+/** Hands out cached registration and remove tokens; see {@link createTokenCache}. */
+export interface TokenCache {
+  /** The cached token for `key` if it has enough life left, else one from `fetch`. */
+  get(key: string, fetch: () => Promise<RunnerToken>): Promise<RunnerToken>;
+}
+
+/**
+ * A registration token may register any number of runners for an hour, so a boot storm needs one GitHub
+ * call per scope, not one per VM. Concurrent requests for a key share one fetch; a fetched token is reused
+ * until less than `minRemainingSeconds` of it is left. A failed fetch is not cached. With reuse off, every
+ * request fetches its own token (the upstream proxy's behaviour).
+ */
+export function createTokenCache(options: TokenCacheOptions): TokenCache {
+  const now = options.now ?? Date.now;
+  const minRemainingMs = options.minRemainingSeconds * 1000;
+  const entries = new Map<string, { token: RunnerToken; expiresMs: number }>();
+  const inFlight = new Map<string, Promise<RunnerToken>>();
+
+  return {
+    get(key, fetch) {
+      if (minRemainingMs === 0) return fetch();
+      const cached = entries.get(key);
+      if (cached && cached.expiresMs - now() >= minRemainingMs) return Promise.resolve(cached.token);
+      let pending = inFlight.get(key);
+      if (!pending) {
+        pending = fetch().then(
+          (token) => {
+            const expiresMs = Date.parse(token.expiresAt);
+            if (Number.isFinite(expiresMs)) entries.set(key, { token, expiresMs });
+            inFlight.delete(key);
+            return token;
+          },
+          (error: unknown) => {
+            inFlight.delete(key);
+            throw error;
+          },
+        );
+        inFlight.set(key, pending);
+      }
+      return pending;
+    },
+  };
+}
