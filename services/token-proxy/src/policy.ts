@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compilePattern, matchesAny, PatternError } from '../../../shared/src/index.js';
+import { compilePattern, matchesAny } from '../../../shared/src/index.js';
 import type { CallerIdentity, ValuePattern } from '../../../shared/src/index.js';
 
 /** One compiled rule of the caller policy. */
@@ -86,7 +86,7 @@ export function parsePolicy(text: string): Policy {
       try {
         return compilePattern(entry, { caseInsensitive });
       } catch (error) {
-        problems.push(`${path}[${index}]: ${(error as PatternError).message}`);
+        problems.push(`${path}[${index}]: ${(error as Error).message}`);
         return { source: entry, test: () => false };
       }
     });

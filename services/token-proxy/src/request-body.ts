@@ -16,7 +16,7 @@ export function readBodyAsText(): RequestHandler {
 
 /** Labels become a comma-separated list for the runner, so commas and spaces are out. */
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,99}$/;
-const GROUP = /^[^\u0000-\u001f\u007f]{1,128}$/;
+const GROUP = /^[^\p{Cc}]{1,128}$/u;
 const WORK_FOLDER = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/-]{1,200}$/;
 
 const scopeField = z
