@@ -1,0 +1,109 @@
+import express from 'express';
+import type { Router } from 'express';
+import { GitHubError } from './github-error.js';
+import type { FakeRunner, GitHubState, RunnerScope } from './github-state.js';
+import { scopeFromGitHubUrl } from './github-state.js';
+import { secretFromJitConfig } from './jit-config.js';
+
+const body = (value: unknown): Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+
+function stringField(input: Record<string, unknown>, key: string): string {
+  const value = input[key];
+  if (typeof value !== 'string' || value === '') {
+    throw new GitHubError(400, `Invalid input: ${key} must be a string`);
+  }
+  return value;
+}
+
+function scopeOf(input: Record<string, unknown>): RunnerScope {
+  const url = stringField(input, 'url');
+  const scope = scopeFromGitHubUrl(url);
+  if (!scope) throw new GitHubError(400, `Invalid input: ${url} is not https://github.com/<org>[/<repo>]`);
+  return scope;
+}
+
+/**
+ * Routes a stand-in runner binary calls instead of GitHub's runner service (not part of the REST API, so
+ * neither authenticated nor rate limited): register with a registration token as `config.sh` does, start
+ * from a JIT config, unregister with a remove token, and report busy or exit.
+ */
+export function createSandboxRouter(state: GitHubState): Router {
+  const router = express.Router();
+
+  const runnerById = (id: string | undefined): FakeRunner => {
+    const runner = state.runnerById(Number(id));
+    if (!runner) throw new GitHubError(404, 'Not Found');
+    return runner;
+  };
+
+  router.post('/runners/register', (req, res) => {
+    const input = body(req.body);
+    const scope = scopeOf(input);
+    const problem = state.checkRunnerToken(stringField(input, 'token'), 'registration', scope);
+    if (problem) throw new GitHubError(401, problem);
+    const name = stringField(input, 'name');
+    const labels = Array.isArray(input.labels) ? input.labels.map(String) : [];
+    const groupName = typeof input.runner_group === 'string' ? input.runner_group : 'Default';
+    const group = state.groupsOf(scope).find((g) => g.name.toLowerCase() === groupName.toLowerCase());
+    // config.sh's own wording when the group does not exist.
+    if (!group) {
+      throw new GitHubError(404, `Could not find any self-hosted runner group named "${groupName}".`);
+    }
+    const existing = state.findRunnerByName(scope, name);
+    if (existing && input.replace !== true) throw new GitHubError(409, 'A runner exists with the same name');
+    if (existing) state.deleteRunner(existing.id);
+    const runner = state.addRunner(scope, {
+      name,
+      // config.sh adds the default labels, which GitHub marks read-only.
+      labels: ['self-hosted', 'Linux', 'X64', ...labels],
+      runnerGroupId: group.id,
+      ephemeral: input.ephemeral === true,
+      status: 'online',
+    });
+    res.status(201).json(runner);
+  });
+
+  router.post('/runners/jit', (req, res) => {
+    const secret = secretFromJitConfig(body(req.body).encoded_jit_config);
+    if (!secret) throw new GitHubError(400, 'Invalid input: encoded_jit_config is not a JIT configuration');
+    const redeemed = state.redeemJitConfig(secret);
+    if ('status' in redeemed) throw new GitHubError(redeemed.status, redeemed.message);
+    res.json(state.setRunner(redeemed.record.runnerId, { status: 'online', version: '2.330.0' }));
+  });
+
+  router.post('/runners/remove', (req, res) => {
+    const input = body(req.body);
+    const scope = scopeOf(input);
+    const problem = state.checkRunnerToken(stringField(input, 'token'), 'remove', scope);
+    if (problem) throw new GitHubError(401, problem);
+    const runner = state.findRunnerByName(scope, stringField(input, 'name'));
+    if (!runner) throw new GitHubError(404, 'Not Found');
+    state.deleteRunner(runner.id);
+    res.status(204).end();
+  });
+
+  router.post('/runners/:id/busy', (req, res) => {
+    const busy = body(req.body).busy;
+    if (typeof busy !== 'boolean') throw new GitHubError(400, 'Invalid input: busy must be a boolean');
+    res.json(state.setRunner(runnerById(req.params.id).id, { busy }));
+  });
+
+  // The runner process stopped. GitHub removes an ephemeral runner once its job is done; others go offline.
+  router.post('/runners/:id/exit', (req, res) => {
+    const runner = runnerById(req.params.id);
+    if (runner.ephemeral) {
+      state.deleteRunner(runner.id);
+      res.json({ ...runner, status: 'offline', busy: false, deleted: true });
+    } else {
+      res.json({ ...state.setRunner(runner.id, { status: 'offline', busy: false }), deleted: false });
+    }
+  });
+
+  router.use(() => {
+    throw new GitHubError(404, 'Not Found');
+  });
+  return router;
+}
