@@ -1,0 +1,128 @@
+import type { Express } from 'express';
+import { createIdTokenVerifier, compilePattern } from '../../shared/src/index.js';
+import {
+  createApp,
+  createOctokitRunnerApi,
+  createRunnerGroupResolver,
+  createTokenCache,
+  OPEN_POLICY,
+  parsePolicy,
+} from '../../services/token-proxy/src/index.js';
+import type { GitHubCredentials } from '../../services/token-proxy/src/index.js';
+import { startFakeGitHub } from '../../sandbox/fakes/github-api.js';
+import type { FakeGitHub } from '../../sandbox/fakes/github-api.js';
+import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { captureLogs } from './log-capture.js';
+import type { CapturedLogger } from './log-capture.js';
+
+export const PROXY_AUDIENCE = 'https://token-proxy.example.run.app';
+export const PAT = 'ghp_harnessPersonalAccessToken0123456789';
+
+/** A VM identity for tokens; override what a test cares about. */
+export function vm(name: string, overrides: Partial<ComputeEngineIdentity> = {}): ComputeEngineIdentity {
+  return {
+    projectId: 'runners-prod',
+    projectNumber: 123456789012,
+    zone: 'us-central1-a',
+    instanceId: '9223372036854775809',
+    instanceName: name,
+    ...overrides,
+  };
+}
+
+export interface ProxyOptions {
+  credentials?: 'pat' | 'app' | 'app-discover';
+  allowed?: string[];
+  denied?: string[];
+  policy?: object;
+  reuseSeconds?: number;
+  deadlineMs?: number;
+  retries?: number;
+  maxRateLimitWaitSeconds?: number;
+}
+
+/** Fakes that outlive one proxy: start once per test file. */
+export interface ProxyFakes {
+  issuer: FakeGoogleIssuer;
+  github: FakeGitHub;
+  installationId: number;
+  close(): Promise<void>;
+}
+
+/** The fake GitHub seeded with an org `my-org` (groups presubmit, postsubmit), repos and an enterprise. */
+export async function startProxyFakes(): Promise<ProxyFakes> {
+  const issuer = await startFakeGoogleIssuer();
+  const github = await startFakeGitHub();
+  github.addOrg('my-org', { runnerGroups: ['presubmit', 'postsubmit'] });
+  github.addOrg('other-org');
+  github.addRepo('my-org/app');
+  github.addRepo('my-org/secret');
+  github.addEnterprise('acme', { runnerGroups: ['enterprise-ci'] });
+  github.addPat(PAT);
+  const installationId = github.addInstallation({ account: 'my-org' });
+  return {
+    issuer,
+    github,
+    installationId,
+    close: async () => {
+      await Promise.all([issuer.close(), github.close()]);
+    },
+  };
+}
+
+export interface Proxy {
+  app: Express;
+  logs: CapturedLogger;
+  /** An identity token for the proxy's audience. */
+  token(options?: { email?: string; compute?: ComputeEngineIdentity; audience?: string }): string;
+}
+
+/** Builds the token proxy exactly as main.ts does, pointed at the fakes, with short retry waits. */
+export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy {
+  const logs = captureLogs();
+  const mode = options.credentials ?? 'pat';
+  const credentials: GitHubCredentials =
+    mode === 'pat'
+      ? { kind: 'pat', token: PAT }
+      : {
+          kind: 'app',
+          appId: String(fakes.github.app.id),
+          privateKey: fakes.github.app.privateKeyPkcs1Pem,
+          ...(mode === 'app' ? { installationId: fakes.installationId } : {}),
+        };
+  const github = createOctokitRunnerApi({
+    credentials,
+    baseUrl: fakes.github.baseUrl,
+    logger: logs.logger,
+    retries: options.retries ?? 3,
+    retryBaseMs: 5,
+    writeIntervalMs: 0,
+    maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
+  });
+  const app = createApp({
+    verifier: createIdTokenVerifier({ audiences: [PROXY_AUDIENCE], certsUrl: fakes.issuer.certsUrl }),
+    github,
+    tokens: createTokenCache({ minRemainingSeconds: options.reuseSeconds ?? 900 }),
+    runnerGroups: createRunnerGroupResolver({ github }),
+    scopes: {
+      allowed: (options.allowed ?? ['my-org', 'match:my-org/.*', 'enterprise:acme']).map((s) =>
+        compilePattern(s, { caseInsensitive: true }),
+      ),
+      denied: (options.denied ?? []).map((s) => compilePattern(s, { caseInsensitive: true })),
+    },
+    policy: options.policy ? parsePolicy(JSON.stringify(options.policy)) : OPEN_POLICY,
+    credentialsKind: credentials.kind,
+    logger: logs.logger,
+    deadlineMs: options.deadlineMs ?? 10_000,
+  });
+  return {
+    app,
+    logs,
+    token: ({
+      email = 'runner@runners-prod.iam.gserviceaccount.com',
+      compute,
+      audience = PROXY_AUDIENCE,
+    } = {}) => fakes.issuer.mintIdentityToken({ audience, email, ...(compute ? { compute } : {}) }),
+  };
+}
