@@ -15,6 +15,7 @@ export function bearerToken(req: Request): string {
   if (count > 1) throw new AuthError('multiple');
   const header = req.headers.authorization;
   if (header === undefined || header.trim() === '') throw new AuthError('missing');
+  if (/^bearer$/i.test(header.trim())) throw new AuthError('missing', 'the Bearer token is empty');
   const match = BEARER.exec(header.trim());
   if (!match) throw new AuthError('not-bearer');
   return match[1]!;

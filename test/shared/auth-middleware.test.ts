@@ -105,6 +105,7 @@ describe('identity-token auth middleware', () => {
   const rejections: Array<[string, () => Record<string, string>, RegExp]> = [
     ['no Authorization header', () => ({}), /missing Authorization header/],
     ['an empty Authorization header', () => ({ Authorization: '' }), /missing Authorization header/],
+    ['an empty Bearer token', () => ({ Authorization: 'Bearer ' }), /the Bearer token is empty/],
     ['a Basic scheme', () => ({ Authorization: 'Basic dXNlcjpwYXNz' }), /not a Bearer token/],
     ['a bare token without scheme', () => ({ Authorization: mint() }), /not a Bearer token/],
     ['a malformed token', () => ({ Authorization: 'Bearer not.a-jwt' }), /malformed/],

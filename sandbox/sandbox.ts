@@ -1,0 +1,393 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFakeComputeApi } from './fakes/compute-api.js';
+import type { FakeComputeApi, FakeMig } from './fakes/compute-api.js';
+import { startFakeGitHub } from './fakes/github-api.js';
+import type { FakeGitHub } from './fakes/github-api.js';
+import { startFakeGoogleIssuer } from './fakes/google-issuer.js';
+import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
+import { startFakeMetadataServer } from './fakes/metadata-server.js';
+import type { FakeMetadataServer } from './fakes/metadata-server.js';
+
+/** The project every simulated resource lives in. */
+export const SANDBOX_PROJECT = { projectId: 'sandbox-project', projectNumber: 123456789012 } as const;
+export const SANDBOX_ORG = 'my-org';
+export const SANDBOX_REGION = 'us-central1';
+
+/** The two kinds of runner VM: untrusted presubmit (runs pull-request code) and trusted postsubmit. */
+export type RunnerKind = 'presubmit' | 'postsubmit';
+
+export const SERVICE_ACCOUNTS: Readonly<Record<RunnerKind, string>> = {
+  presubmit: `runner-presubmit@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`,
+  postsubmit: `runner-postsubmit@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`,
+};
+
+export const RUNNER_LABELS: Readonly<Record<RunnerKind, string[]>> = {
+  presubmit: ['self-hosted', 'linux', 'x64', 'presubmit'],
+  postsubmit: ['self-hosted', 'linux', 'x64', 'postsubmit'],
+};
+
+/**
+ * The caller policy the sandbox's token proxy runs with: each kind of VM may register only runners of its
+ * own group and labels, and presubmit VMs get no registration tokens at all (jitOnly).
+ */
+export const SANDBOX_POLICY = {
+  rules: (['presubmit', 'postsubmit'] as const).map((kind) => ({
+    name: kind,
+    callers: {
+      serviceAccounts: [SERVICE_ACCOUNTS[kind]],
+      projects: [SANDBOX_PROJECT.projectId],
+      instanceNames: [`match:gh-runner-${kind}-[a-z0-9]+`],
+    },
+    scopes: kind === 'presubmit' ? [SANDBOX_ORG] : [SANDBOX_ORG, `match:${SANDBOX_ORG}/.*`],
+    runnerGroups: [kind],
+    labels: RUNNER_LABELS[kind],
+    defaultRunnerGroup: kind,
+    defaultLabels: RUNNER_LABELS[kind],
+    jitOnly: kind === 'presubmit',
+  })),
+};
+
+/** One simulated runner VM: a Compute Engine instance in a MIG, with its own metadata server. */
+export interface SandboxVm {
+  kind: RunnerKind;
+  name: string;
+  zone: string;
+  instanceId: string;
+  /** `127.0.0.1:PORT`: the VM's `GCE_METADATA_HOST`. */
+  metadataHost: string;
+  metadata: FakeMetadataServer;
+}
+
+export interface SandboxOptions {
+  /** Default 8080; 0 picks a free port. */
+  proxyPort?: number;
+  /** Default 8081; 0 picks a free port. */
+  deleterPort?: number;
+  /** VMs per MIG at start; default 2 each. */
+  vms?: Partial<Record<RunnerKind, number>>;
+  /** Latency the fake GitHub adds to each request, standing in for the real round trip. */
+  githubLatencyMs?: number;
+  /** How long a deleted instance lingers as DELETING in its MIG; default 1000 ms. */
+  deletionDelayMs?: number;
+  /** Extra environment for both services (e.g. `LOG_LEVEL`, `TOKEN_REUSE_MIN_REMAINING_SECONDS`). */
+  serviceEnv?: Record<string, string>;
+  /** Called with each line the services print. */
+  onServiceLog?: (service: string, line: string) => void;
+}
+
+export interface Sandbox {
+  issuer: FakeGoogleIssuer;
+  github: FakeGitHub;
+  compute: FakeComputeApi;
+  proxyUrl: string;
+  deleterUrl: string;
+  migs: Record<RunnerKind, FakeMig>;
+  /** The VMs that exist now (deleted ones drop out). */
+  vms(): SandboxVm[];
+  /** Boots one more VM in a MIG, as the MIG would when it scales out. */
+  addVm(kind: RunnerKind, attributes?: Record<string, string>): Promise<SandboxVm>;
+  stop(): Promise<void>;
+}
+
+/** Thrown for a sandbox that cannot start, with a message saying what to do. */
+export class SandboxError extends Error {
+  override readonly name = 'SandboxError';
+}
+
+/** The repository root: the nearest folder above this file with a package.json (works from src or dist). */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new SandboxError('cannot find the repository root');
+    dir = parent;
+  }
+  return dir;
+}
+
+async function assertPortFree(port: number, variable: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new SandboxError(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} is already in use: stop what uses it or set ${variable} to another port`
+            : `cannot listen on port ${port}: ${error.code ?? error.message}`,
+        ),
+      ),
+    );
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+interface ServiceProcess {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a built service the way production does (`node dist/.../main.js` with its environment), and waits
+ * until it answers HTTP. A service that exits first is an error carrying what it printed.
+ */
+async function startService(
+  name: string,
+  entry: string,
+  port: number,
+  env: Record<string, string>,
+  onLog: (service: string, line: string) => void,
+): Promise<ServiceProcess> {
+  if (!fs.existsSync(entry)) {
+    throw new SandboxError(`${entry} is missing: run \`npm run build\` first`);
+  }
+  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      output.push(line);
+      if (output.length > 50) output.shift();
+      onLog(name, line);
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const state = await Promise.race([
+      exited.then(() => 'exited' as const),
+      fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) }).then(
+        () => 'up' as const,
+        () => 'down' as const,
+      ),
+    ]);
+    if (state === 'up') break;
+    if (state === 'exited') throw new SandboxError(`${name} exited during start-up:\n${output.join('\n')}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new SandboxError(`${name} did not answer on port ${port} within 15 s:\n${output.join('\n')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function randomSuffix(): string {
+  return crypto.randomBytes(3).toString('hex');
+}
+
+/**
+ * Starts the whole system on 127.0.0.1: the emulated GitHub, Compute Engine and Google identity issuer, a
+ * metadata server per simulated VM, and both services as child processes from `dist/`, configured exactly
+ * as in production except that their endpoints and certificate URL point at the emulators.
+ */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const proxyPort = options.proxyPort ?? 8080;
+  const deleterPort = options.deleterPort ?? 8081;
+  await assertPortFree(proxyPort, 'SANDBOX_PROXY_PORT');
+  await assertPortFree(deleterPort, 'SANDBOX_DELETER_PORT');
+  const root = repoRoot();
+  const onLog = options.onServiceLog ?? (() => {});
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  };
+
+  try {
+    const issuer = await startFakeGoogleIssuer();
+    cleanups.push(() => issuer.close());
+    const github = await startFakeGitHub();
+    cleanups.push(() => github.close());
+    github.controls.latencyMs = options.githubLatencyMs ?? 0;
+    github.addOrg(SANDBOX_ORG, { runnerGroups: ['presubmit', 'postsubmit'] });
+    github.addRepo(`${SANDBOX_ORG}/app`);
+    github.addInstallation({ account: SANDBOX_ORG });
+
+    const compute = await startFakeComputeApi({ deletionDelayMs: options.deletionDelayMs ?? 1000 });
+    cleanups.push(() => compute.close());
+    compute.addProject(SANDBOX_PROJECT);
+    const migs: Record<RunnerKind, FakeMig> = {
+      presubmit: compute.addMig({
+        project: SANDBOX_PROJECT.projectId,
+        region: SANDBOX_REGION,
+        name: 'gh-runner-presubmit',
+        autoscaler: { recommendedSize: null, mode: 'ONLY_SCALE_OUT' },
+      }),
+      postsubmit: compute.addMig({
+        project: SANDBOX_PROJECT.projectId,
+        zone: `${SANDBOX_REGION}-b`,
+        name: 'gh-runner-postsubmit',
+        autoscaler: { recommendedSize: null, mode: 'ONLY_SCALE_OUT' },
+      }),
+    };
+
+    const proxyListenPort = proxyPort === 0 ? await freePort() : proxyPort;
+    const deleterListenPort = deleterPort === 0 ? await freePort() : deleterPort;
+    const proxyUrl = `http://127.0.0.1:${proxyListenPort}`;
+    const deleterUrl = `http://127.0.0.1:${deleterListenPort}`;
+
+    // The deleter runs as its own service account: its Compute credentials come from a metadata server,
+    // as on Cloud Run, through Application Default Credentials.
+    const deleterIdentity = await startFakeMetadataServer({
+      issuer,
+      vm: {
+        ...SANDBOX_PROJECT,
+        zone: `${SANDBOX_REGION}-a`,
+        instanceId: '4000000000000000001',
+        instanceName: 'instance-deleter',
+        serviceAccountEmail: `instance-deleter@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`,
+        attributes: {},
+      },
+    });
+    cleanups.push(() => deleterIdentity.close());
+
+    const vms = new Map<string, SandboxVm>();
+    compute.onInstanceDeleted((instance) => {
+      const vm = vms.get(instance.name);
+      if (!vm) return;
+      vms.delete(instance.name);
+      void vm.metadata.close();
+    });
+    cleanups.push(async () => {
+      await Promise.all([...vms.values()].map((vm) => vm.metadata.close()));
+      vms.clear();
+    });
+
+    const zonesOf = (kind: RunnerKind) =>
+      migs[kind].scope === 'regions' ? [`${SANDBOX_REGION}-a`, `${SANDBOX_REGION}-b`] : [migs[kind].location];
+    const addVm = async (kind: RunnerKind, attributes: Record<string, string> = {}): Promise<SandboxVm> => {
+      const name = `gh-runner-${kind}-${randomSuffix()}`;
+      const zones = zonesOf(kind);
+      const zone = zones[vms.size % zones.length]!;
+      const instance = compute.addInstance({
+        project: SANDBOX_PROJECT.projectId,
+        zone,
+        name,
+        mig: migs[kind],
+      });
+      const metadata = await startFakeMetadataServer({
+        issuer,
+        vm: {
+          ...SANDBOX_PROJECT,
+          zone,
+          instanceId: instance.id,
+          instanceName: name,
+          serviceAccountEmail: SERVICE_ACCOUNTS[kind],
+          attributes: {
+            'github-runner-scope': SANDBOX_ORG,
+            'github-runner-labels': RUNNER_LABELS[kind].join(','),
+            'github-runner-group': kind,
+            'github-runner-mode': 'jit',
+            'token-proxy-url': proxyUrl,
+            'instance-deleter-url': deleterUrl,
+            'github-url': 'https://github.com',
+            ...attributes,
+          },
+        },
+      });
+      const vm: SandboxVm = {
+        kind,
+        name,
+        zone,
+        instanceId: instance.id,
+        metadataHost: metadata.host,
+        metadata,
+      };
+      vms.set(name, vm);
+      return vm;
+    };
+    for (const kind of ['presubmit', 'postsubmit'] as const) {
+      for (let i = 0; i < (options.vms?.[kind] ?? 2); i += 1) await addVm(kind);
+    }
+
+    const baseEnv: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      // google-auth-library asks gcloud for a project when it has none; keep a developer's gcloud out of it.
+      CLOUDSDK_CONFIG: path.join(root, '.sandbox', 'no-gcloud'),
+      GOOGLE_CLOUD_PROJECT: SANDBOX_PROJECT.projectId,
+      ID_TOKEN_CERTS_URL: issuer.certsUrl,
+      LOG_LEVEL: 'info',
+      ...options.serviceEnv,
+    };
+    const proxy = await startService(
+      'token-proxy',
+      path.join(root, 'dist/services/token-proxy/src/main.js'),
+      proxyListenPort,
+      {
+        ...baseEnv,
+        PORT: String(proxyListenPort),
+        AUTH_AUDIENCE: proxyUrl,
+        GITHUB_API_URL: github.baseUrl,
+        GITHUB_APP_ID: String(github.app.id),
+        GITHUB_APP_PRIVATE_KEY: github.app.privateKeyPkcs1Pem,
+        ALLOWED_SCOPES: `${SANDBOX_ORG};match:${SANDBOX_ORG}/.*`,
+        POLICY: JSON.stringify(SANDBOX_POLICY),
+        ...options.serviceEnv,
+      },
+      onLog,
+    );
+    cleanups.push(() => proxy.stop());
+    const deleter = await startService(
+      'instance-deleter',
+      path.join(root, 'dist/services/instance-deleter/src/main.js'),
+      deleterListenPort,
+      {
+        ...baseEnv,
+        PORT: String(deleterListenPort),
+        AUTH_AUDIENCE: deleterUrl,
+        ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
+        COMPUTE_API_ENDPOINT: compute.url,
+        GCE_METADATA_HOST: deleterIdentity.host,
+        STABILIZE_TIMEOUT_SECONDS: '10',
+        ...options.serviceEnv,
+      },
+      onLog,
+    );
+    cleanups.push(() => deleter.stop());
+
+    return {
+      issuer,
+      github,
+      compute,
+      proxyUrl,
+      deleterUrl,
+      migs,
+      vms: () => [...vms.values()],
+      addVm,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

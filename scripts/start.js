@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `npm start`: builds when the sources are newer than the build, then starts the local sandbox — or,
+// when GitHub credentials are configured in the environment, the token proxy itself (and the instance
+// deleter when ALLOWED_MIG_PATTERN is set), as they run in production.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const stamp = path.join(root, 'dist', '.build-stamp');
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+const sourcesChanged = () => {
+  if (!fs.existsSync(stamp)) return true;
+  const built = fs.statSync(stamp).mtimeMs;
+  return ['services', 'shared', 'sandbox'].some((dir) => newestSource(path.join(root, dir)) > built);
+};
+
+if (sourcesChanged()) {
+  console.log('Building…');
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+  fs.writeFileSync(stamp, new Date().toISOString());
+}
+
+const env = process.env;
+const production = Boolean(env.GITHUB_TOKEN || env.GITHUB_APP_ID);
+const entries = production
+  ? [
+      'dist/services/token-proxy/src/main.js',
+      ...(env.ALLOWED_MIG_PATTERN ? ['dist/services/instance-deleter/src/main.js'] : []),
+    ]
+  : ['dist/sandbox/main.js'];
+
+const children = entries.map((entry, index) =>
+  spawn(process.execPath, [path.join(root, entry)], {
+    cwd: root,
+    stdio: 'inherit',
+    // The second service gets the next port, so both fit on one machine.
+    env: index === 0 ? env : { ...env, PORT: String(Number(env.DELETER_PORT ?? 8081)) },
+  }),
+);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => children.forEach((child) => child.kill(signal)));
+}
+let remaining = children.length;
+let failed = 0;
+for (const child of children) {
+  child.on('exit', (code) => {
+    if (code) failed = code;
+    if (--remaining === 0) process.exit(failed);
+  });
+}
