@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the Dockerfile's runtime stage without Docker, then measures what matters for cold starts:
+# Reproduces the Dockerfile's runtime stage without Docker (no Docker engine is needed), then measures what matters for cold starts:
 # the installed size of the production node_modules, and the time from spawning `node <service main>` to its
 # first answered `GET /healthz`, with the process's resident memory at that moment.
 #
@@ -13,7 +13,8 @@ usage() {
 Usage: scripts/measure-image.sh [--runs N] [--use-dist] [--keep]
 
 Reproduces the Dockerfile's runtime stage in a temporary directory (package.json, package-lock.json,
-dist/services, dist/shared and `npm ci --omit=dev --ignore-scripts`), then for each service whose
+dist/services, dist/shared, `npm ci --omit=dev --ignore-scripts` and deploy/container/prune-node-modules.sh),
+then for each service whose
 entry point exists starts it N times and reports, as medians (min-max):
   - ms from spawning node to the "listening" log line,
   - ms from spawning node to the first answered GET /healthz,
@@ -72,13 +73,17 @@ start_ns=$(date +%s%N)
 (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 install_ms=$((($(date +%s%N) - start_ns) / 1000000))
 
+unpruned_human=$(du -sh "$app/node_modules" | cut -f1)
+# The Dockerfile's prod-deps stage prunes with the same script.
+sh "$repo/deploy/container/prune-node-modules.sh" "$app/node_modules"
 modules_bytes=$(du -sb "$app/node_modules" | cut -f1)
 modules_human=$(du -sh "$app/node_modules" | cut -f1)
 packages=$(node -e 'const l = require(process.argv[1]); console.log(Object.keys(l.packages).length)' \
   "$app/node_modules/.package-lock.json")
 dist_human=$(du -sh "$app/dist" | cut -f1)
 echo
-echo "node_modules (production): $modules_human ($modules_bytes bytes, $packages packages), npm ci took ${install_ms} ms"
+echo "node_modules (production, as in the image): $modules_human ($modules_bytes bytes, $packages packages)"
+echo "  before pruning TypeScript files and source maps: $unpruned_human; npm ci took ${install_ms} ms"
 echo "dist/services + dist/shared: $dist_human"
 echo "node: $(node --version)"
 echo

@@ -2,6 +2,8 @@
 // `npm start`: builds when the sources are newer than the build, then starts the local sandbox — or,
 // when GitHub credentials are configured in the environment, the token proxy itself (and the instance
 // deleter when ALLOWED_MIG_PATTERN is set), as they run in production.
+// `npm run demo` and `npm run bench` come through here too (`start.js demo|bench [flags]`), so they
+// also build first when needed.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,27 +25,33 @@ function newestSource(dir) {
 const sourcesChanged = () => {
   if (!fs.existsSync(stamp)) return true;
   const built = fs.statSync(stamp).mtimeMs;
-  return ['services', 'shared', 'sandbox'].some((dir) => newestSource(path.join(root, dir)) > built);
+  return ['services', 'shared', 'sandbox', 'bench']
+    .filter((dir) => fs.existsSync(path.join(root, dir)))
+    .some((dir) => newestSource(path.join(root, dir)) > built);
 };
 
 if (sourcesChanged()) {
   console.log('Building…');
   const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
-  fs.writeFileSync(stamp, new Date().toISOString());
 }
 
 const env = process.env;
-const production = Boolean(env.GITHUB_TOKEN || env.GITHUB_APP_ID);
-const entries = production
-  ? [
-      'dist/services/token-proxy/src/main.js',
-      ...(env.ALLOWED_MIG_PATTERN ? ['dist/services/instance-deleter/src/main.js'] : []),
-    ]
-  : ['dist/sandbox/main.js'];
+const [command = 'start', ...args] = process.argv.slice(2);
+const tools = { demo: 'dist/sandbox/demo.js', bench: 'dist/bench/bench.js' };
+const production = command === 'start' && Boolean(env.GITHUB_TOKEN || env.GITHUB_APP_ID);
+const entries =
+  command in tools
+    ? [tools[command]]
+    : production
+      ? [
+          'dist/services/token-proxy/src/main.js',
+          ...(env.ALLOWED_MIG_PATTERN ? ['dist/services/instance-deleter/src/main.js'] : []),
+        ]
+      : ['dist/sandbox/main.js'];
 
 const children = entries.map((entry, index) =>
-  spawn(process.execPath, [path.join(root, entry)], {
+  spawn(process.execPath, [path.join(root, entry), ...args], {
     cwd: root,
     stdio: 'inherit',
     // The second service gets the next port, so both fit on one machine.
