@@ -1,0 +1,189 @@
+// The v1 clients alone: the package root also loads a 30 MB protobuf module and the beta clients, which
+// adds over a second to every cold start of the function. No `exports` map forbids this path.
+import * as v1 from '@google-cloud/compute/build/src/v1/index.js';
+import type { protos } from '@google-cloud/compute';
+import { ComputeError, toComputeError } from './compute-error.js';
+import { CREATED_BY_KEY, parseResourceUrl } from './resource-ref.js';
+import type { ResourceRef } from './resource-ref.js';
+
+type Operation = protos.google.cloud.compute.v1.IOperation;
+
+/** The options every `@google-cloud/compute` v1 client constructor takes. */
+export type ComputeClientOptions = NonNullable<ConstructorParameters<typeof v1.InstancesClient>[0]>;
+
+/** What the deleter needs to know about a VM. */
+export interface InstanceInfo {
+  /** A uint64 as a decimal string; compare it as a string. */
+  id: string;
+  /** The `created-by` metadata value, when there is one. */
+  createdBy?: string;
+}
+
+/** A MIG member as listManagedInstances reports it. */
+export interface ManagedInstanceInfo {
+  zone: string;
+  name: string;
+  /** `NONE`, `DELETING`, `CREATING`, … */
+  currentAction: string;
+}
+
+export interface MigInfo {
+  targetSize: number;
+  isStable: boolean;
+  /** The autoscaler that targets the MIG, if any. */
+  autoscaler?: ResourceRef;
+}
+
+/** The Compute Engine calls the deleter makes. Every failure is a {@link ComputeError}. */
+export interface ComputeApi {
+  getInstance(project: string, zone: string, name: string): Promise<InstanceInfo>;
+  getMig(mig: ResourceRef): Promise<MigInfo>;
+  listManagedInstances(mig: ResourceRef): Promise<ManagedInstanceInfo[]>;
+  /** `undefined` while the autoscaler has no recommendation yet. */
+  getRecommendedSize(autoscaler: ResourceRef): Promise<number | undefined>;
+  /**
+   * Asks the MIG to delete one of its VMs and waits for the operation's outcome. Compute marks it done as
+   * soon as the request is accepted; the VM itself goes away later (reference §2.5).
+   */
+  deleteInstance(mig: ResourceRef, zone: string, name: string): Promise<void>;
+}
+
+/** Operations.wait returns after about two minutes at most, or earlier (reference §2.7); ask a few times. */
+const MAX_OPERATION_WAITS = 5;
+
+const MANAGED_INSTANCE_URL = /\/zones\/([^/]+)\/instances\/([^/]+)$/;
+
+/** Runs one Compute call, turning whatever it throws into a {@link ComputeError}. */
+async function call<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toComputeError(error);
+  }
+}
+
+/**
+ * The {@link ComputeApi} on the `@google-cloud/compute` v1 REST clients. `options` carry the endpoint
+ * (the sandbox points it at a loopback fake) and credentials (Application Default Credentials when absent).
+ */
+export function createGoogleComputeApi(options: ComputeClientOptions = {}): ComputeApi {
+  const instances = new v1.InstancesClient(options);
+  const zoneMigs = new v1.InstanceGroupManagersClient(options);
+  const regionMigs = new v1.RegionInstanceGroupManagersClient(options);
+  const zoneAutoscalers = new v1.AutoscalersClient(options);
+  const regionAutoscalers = new v1.RegionAutoscalersClient(options);
+  const zoneOperations = new v1.ZoneOperationsClient(options);
+  const regionOperations = new v1.RegionOperationsClient(options);
+
+  const zonal = (mig: ResourceRef) => ({
+    project: mig.project,
+    zone: mig.location,
+    instanceGroupManager: mig.name,
+  });
+  const regional = (mig: ResourceRef) => ({
+    project: mig.project,
+    region: mig.location,
+    instanceGroupManager: mig.name,
+  });
+
+  const waitFor = async (mig: ResourceRef, started: Operation): Promise<Operation> => {
+    let operation = started;
+    for (let waits = 0; operation.status !== 'DONE'; waits += 1) {
+      if (waits === MAX_OPERATION_WAITS || !operation.name) {
+        throw new ComputeError(0, `operation ${operation.name ?? '(unnamed)'} did not finish`);
+      }
+      const request = { project: mig.project, operation: operation.name };
+      [operation] =
+        mig.scope === 'zones'
+          ? await zoneOperations.wait({ ...request, zone: mig.location })
+          : await regionOperations.wait({ ...request, region: mig.location });
+    }
+    return operation;
+  };
+
+  return {
+    getInstance: (project, zone, name) =>
+      call(async () => {
+        const [instance] = await instances.get({ project, zone, instance: name });
+        const createdBy = instance.metadata?.items?.find((item) => item.key === CREATED_BY_KEY)?.value;
+        // Decoded with `longs: String`, so the id arrives as the exact decimal string.
+        const info: InstanceInfo = { id: String(instance.id ?? '') };
+        if (typeof createdBy === 'string') info.createdBy = createdBy;
+        return info;
+      }),
+
+    getMig: (mig) =>
+      call(async () => {
+        const [group] =
+          mig.scope === 'zones' ? await zoneMigs.get(zonal(mig)) : await regionMigs.get(regional(mig));
+        const info: MigInfo = {
+          targetSize: group.targetSize ?? 0,
+          isStable: group.status?.isStable === true,
+        };
+        const url = group.status?.autoscaler;
+        if (url) {
+          const autoscaler = parseResourceUrl(url, 'autoscalers');
+          if (!autoscaler) throw new ComputeError(0, `unrecognised autoscaler URL ${JSON.stringify(url)}`);
+          info.autoscaler = autoscaler;
+        }
+        return info;
+      }),
+
+    listManagedInstances: (mig) =>
+      call(async () => {
+        const [members] =
+          mig.scope === 'zones'
+            ? await zoneMigs.listManagedInstances(zonal(mig))
+            : await regionMigs.listManagedInstances(regional(mig));
+        return members.flatMap((member) => {
+          // Instance URLs are zonal even in a regional MIG (reference §2.2).
+          const match = MANAGED_INSTANCE_URL.exec(member.instance ?? '');
+          if (!match) return [];
+          return [{ zone: match[1]!, name: match[2]!, currentAction: member.currentAction ?? 'NONE' }];
+        });
+      }),
+
+    getRecommendedSize: (autoscaler) =>
+      call(async () => {
+        const [found] =
+          autoscaler.scope === 'zones'
+            ? await zoneAutoscalers.get({
+                project: autoscaler.project,
+                zone: autoscaler.location,
+                autoscaler: autoscaler.name,
+              })
+            : await regionAutoscalers.get({
+                project: autoscaler.project,
+                region: autoscaler.location,
+                autoscaler: autoscaler.name,
+              });
+        return typeof found.recommendedSize === 'number' ? found.recommendedSize : undefined;
+      }),
+
+    deleteInstance: (mig, zone, name) =>
+      call(async () => {
+        // Without skipInstancesOnValidationError, an instance that is not (or no longer) a member fails
+        // the operation instead of being skipped silently, so success means this VM is being deleted.
+        const resource = {
+          instances: [`zones/${zone}/instances/${name}`],
+          skipInstancesOnValidationError: false,
+        };
+        const [started] =
+          mig.scope === 'zones'
+            ? await zoneMigs.deleteInstances({
+                ...zonal(mig),
+                instanceGroupManagersDeleteInstancesRequestResource: resource,
+              })
+            : await regionMigs.deleteInstances({
+                ...regional(mig),
+                regionInstanceGroupManagersDeleteInstancesRequestResource: resource,
+              });
+        const operation = await waitFor(mig, started.latestResponse as Operation);
+        if (operation.error) {
+          const message =
+            operation.error.errors?.[0]?.message ?? operation.httpErrorMessage ?? 'operation failed';
+          throw new ComputeError(operation.httpErrorStatusCode ?? 0, message);
+        }
+      }),
+  };
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import {
+  commonConfigFrom,
+  commonEnvShape,
+  compileAnchoredRegex,
+  parseEnv,
+} from '../../../shared/src/index.js';
+import type { CommonConfig, Env } from '../../../shared/src/index.js';
+import { parseComputeEndpoint } from './compute-endpoint.js';
+import type { ComputeEndpoint } from './compute-endpoint.js';
+
+export interface InstanceDeleterConfig extends CommonConfig {
+  /** Matched against the whole MIG name, case-sensitively (Compute Engine names are lower case). */
+  allowedMigPattern: RegExp;
+  /** How long `GET /` and `DELETE /?if=scale-down` wait for the MIG to become stable before a 504. */
+  stabilizeTimeoutMs: number;
+  /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
+  computeEndpoint?: ComputeEndpoint;
+}
+
+const envSchema = z.object({
+  ...commonEnvShape,
+  ALLOWED_MIG_PATTERN: z
+    .string({ error: 'is required: a regular expression that whole MIG names must match' })
+    .transform((source, ctx) => {
+      try {
+        return compileAnchoredRegex(source);
+      } catch (error) {
+        ctx.issues.push({ code: 'custom', message: (error as Error).message, input: source });
+        return z.NEVER;
+      }
+    }),
+  STABILIZE_TIMEOUT_SECONDS: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of seconds from 0 to 3600')
+    .transform(Number)
+    .refine((seconds) => seconds <= 3600, 'must be a whole number of seconds from 0 to 3600')
+    .default(100),
+  COMPUTE_API_ENDPOINT: z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return parseComputeEndpoint(value);
+      } catch (error) {
+        ctx.issues.push({ code: 'custom', message: (error as Error).message, input: value });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+});
+
+/**
+ * Reads and validates the instance deleter's configuration from `env`, reporting every problem in one
+ * `ConfigError`. Without a valid `ALLOWED_MIG_PATTERN` the service does not start: it would otherwise
+ * delete VMs from any MIG its service account can reach.
+ */
+export function loadConfig(env: Env = process.env): InstanceDeleterConfig {
+  const data = parseEnv(envSchema, env);
+  const config: InstanceDeleterConfig = {
+    ...commonConfigFrom(data),
+    allowedMigPattern: data.ALLOWED_MIG_PATTERN,
+    stabilizeTimeoutMs: data.STABILIZE_TIMEOUT_SECONDS * 1000,
+  };
+  if (data.COMPUTE_API_ENDPOINT !== undefined) config.computeEndpoint = data.COMPUTE_API_ENDPOINT;
+  return config;
+}

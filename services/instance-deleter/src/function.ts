@@ -1,0 +1,27 @@
+/**
+ * The instance deleter as a Cloud Function (Node.js 20, 2nd gen): an HTTP function registered with the
+ * Functions Framework under the target {@link FUNCTION_TARGET}, `deleteInstance`. Configuration is read
+ * when the module loads, so a bad one fails the deployment's start-up rather than the first request.
+ *
+ * ```sh
+ * gcloud functions deploy instance-deleter --gen2 --runtime=nodejs20 --region=us-central1 \
+ *   --source=. --entry-point=deleteInstance --trigger-http --no-allow-unauthenticated \
+ *   --service-account=instance-deleter@PROJECT.iam.gserviceaccount.com --timeout=120s \
+ *   --set-env-vars='AUTH_AUDIENCE=https://REGION-PROJECT.cloudfunctions.net/instance-deleter,ALLOWED_MIG_PATTERN=gh-runner-.*'
+ * ```
+ *
+ * The function timeout must exceed `STABILIZE_TIMEOUT_SECONDS` (default 100). `package.json`'s `main`
+ * must name this file's compiled form, `dist/services/instance-deleter/src/function.js`.
+ * https://cloud.google.com/functions/docs/writing#directory-structure
+ */
+import { http } from '@google-cloud/functions-framework';
+import { createLogger } from '../../../shared/src/index.js';
+import { loadConfig } from './config.js';
+import { createAppFromConfig } from './create-app-from-config.js';
+
+/** The Functions Framework target, `--entry-point` of `gcloud functions deploy`. */
+export const FUNCTION_TARGET = 'deleteInstance';
+
+const config = loadConfig(process.env);
+const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
+http(FUNCTION_TARGET, createAppFromConfig(config, logger));

@@ -1,0 +1,22 @@
+import { createLogger, runMain, startServer } from '../../../shared/src/index.js';
+import { loadConfig } from './config.js';
+import { createAppFromConfig } from './create-app-from-config.js';
+
+/** Starts the instance deleter as a plain HTTP server: Cloud Run, the sandbox, local use. */
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
+  const app = createAppFromConfig(config, logger);
+  const { port } = await startServer(app, { port: config.port, logger, handleSignals: true });
+  logger.info(
+    {
+      port,
+      allowedMigPattern: config.allowedMigPattern.source,
+      stabilizeTimeoutSeconds: config.stabilizeTimeoutMs / 1000,
+      computeEndpoint: config.computeEndpoint ?? 'compute.googleapis.com',
+    },
+    'instance deleter listening',
+  );
+}
+
+runMain(main);

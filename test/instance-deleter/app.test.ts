@@ -1,0 +1,726 @@
+import { OAuth2Client } from 'google-auth-library';
+import request from 'supertest';
+import { compileAnchoredRegex, createIdTokenVerifier } from '../../shared/src/index.js';
+import { createApp, createGoogleComputeApi } from '../../services/instance-deleter/src/index.js';
+import type { ComputeApi } from '../../services/instance-deleter/src/index.js';
+import { startFakeComputeApi, googleErrorBody } from '../../sandbox/fakes/compute-api.js';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
+import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { captureLogs } from '../support/log-capture.js';
+import type { CapturedLogger } from '../support/log-capture.js';
+
+const AUDIENCE = 'https://instance-deleter.example.run.app';
+const PROJECT = 'runners-prod';
+const PROJECT_NUMBER = '123456789012';
+const REGION = 'us-central1';
+const ZONE = 'us-central1-a';
+const ACCESS_TOKEN = 'ya29.deleter-access-token';
+const MIGS_PATH = `/compute/v1/projects/${PROJECT}/regions/${REGION}/instanceGroupManagers`;
+
+/** A clock that only moves when the app sleeps, so the stability wait runs without waiting. */
+interface VirtualClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  readonly sleeps: number[];
+  /** Called after each sleep with how many there have been: tests change the fake's state here. */
+  onSleep: (count: number) => void;
+}
+
+function virtualClock(): VirtualClock {
+  let time = 1_700_000_000_000;
+  const clock: VirtualClock = {
+    now: () => time,
+    sleeps: [],
+    onSleep: () => {},
+    sleep: async (ms) => {
+      clock.sleeps.push(ms);
+      time += ms;
+      clock.onSleep(clock.sleeps.length);
+      // Let other requests and the fake run, as a real wait would.
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
+  return clock;
+}
+
+describe('instance deleter', () => {
+  let issuer: FakeGoogleIssuer;
+  let fake: FakeComputeApi;
+  let logs: CapturedLogger;
+  let clock: VirtualClock;
+  let compute: ComputeApi;
+  /** Every identity token a test sent: none may appear in the logs. */
+  let tokens: string[];
+
+  beforeAll(async () => {
+    issuer = await startFakeGoogleIssuer();
+  });
+  afterAll(() => issuer.close());
+
+  beforeEach(async () => {
+    // VMs stay DELETING until a test finishes their deletion, so repeated deletes can be seen.
+    fake = await startFakeComputeApi({ deletionDelayMs: Infinity });
+    fake.addProject({ projectId: PROJECT, projectNumber: PROJECT_NUMBER });
+    logs = captureLogs();
+    clock = virtualClock();
+    const auth = new OAuth2Client();
+    auth.setCredentials({ access_token: ACCESS_TOKEN });
+    compute = createGoogleComputeApi(fake.clientOptions(auth));
+    tokens = [];
+  });
+  afterEach(async () => {
+    const text = logs.text();
+    for (const token of tokens) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(token.split('.')[2]);
+    }
+    expect(text).not.toContain(ACCESS_TOKEN);
+    await fake.close();
+  });
+
+  /** The deleter with the real Compute clients, pointed at the fake and holding a fixed access token. */
+  function app(options: { stabilizeTimeoutMs?: number; pattern?: string; random?: () => number } = {}) {
+    return createApp({
+      verifier: createIdTokenVerifier({ audiences: [AUDIENCE], certsUrl: issuer.certsUrl }),
+      compute,
+      migPattern: compileAnchoredRegex(options.pattern ?? 'gh-runner-[a-z]+'),
+      logger: logs.logger,
+      stabilizeTimeoutMs: options.stabilizeTimeoutMs ?? 100_000,
+      now: clock.now,
+      sleep: clock.sleep,
+      random: options.random ?? (() => 0.5),
+    });
+  }
+
+  /** The token a VM gets from its metadata server with `format=full`. */
+  function tokenFor(vm: FakeInstance, overrides: Partial<ComputeEngineIdentity> = {}): string {
+    const token = issuer.mintIdentityToken({
+      audience: AUDIENCE,
+      email: `runner@${PROJECT}.iam.gserviceaccount.com`,
+      compute: {
+        projectId: PROJECT,
+        projectNumber: Number(PROJECT_NUMBER),
+        zone: vm.zone,
+        instanceId: vm.id,
+        instanceName: vm.name,
+        ...overrides,
+      },
+    });
+    tokens.push(token);
+    return token;
+  }
+
+  const regionalMig = (options: { targetSize?: number; recommendedSize?: number | null } = {}): FakeMig =>
+    fake.addMig({
+      project: PROJECT,
+      region: REGION,
+      name: 'gh-runner-presubmit',
+      ...(options.targetSize === undefined ? {} : { targetSize: options.targetSize }),
+      ...(options.recommendedSize === undefined
+        ? {}
+        : { autoscaler: { name: 'gh-runner-presubmit-as', recommendedSize: options.recommendedSize } }),
+    });
+  const member = (mig: FakeMig, name: string, zone = ZONE): FakeInstance =>
+    fake.addInstance({ project: PROJECT, zone, name, mig });
+
+  const del = (vm: FakeInstance, query = '', deps?: Parameters<typeof app>[0]) =>
+    request(app(deps))
+      .delete(`/${query}`)
+      .set('Authorization', `Bearer ${tokenFor(vm)}`);
+  const get = (vm: FakeInstance, deps?: Parameters<typeof app>[0]) =>
+    request(app(deps))
+      .get('/')
+      .set('Authorization', `Bearer ${tokenFor(vm)}`);
+  const deleteCalls = () => fake.controls.callsTo('POST', /\/deleteInstances$/);
+  const decisions = () => logs.lines().filter((line) => line.outcome !== undefined);
+
+  describe('DELETE /', () => {
+    it('deletes the calling VM from its regional MIG', async () => {
+      const mig = regionalMig();
+      const vm = member(mig, 'gh-runner-presubmit-x7k2');
+      member(mig, 'gh-runner-presubmit-b9q1', 'us-central1-c');
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(200);
+      expect(res.type).toBe('text/plain');
+      expect(res.text).toBe(
+        'MIG gh-runner-presubmit in region us-central1 is deleting instance gh-runner-presubmit-x7k2\n',
+      );
+      const [call, ...others] = deleteCalls();
+      expect(others).toHaveLength(0);
+      expect(call?.path).toBe(`${MIGS_PATH}/gh-runner-presubmit/deleteInstances`);
+      expect(call?.body).toEqual({
+        instances: [`zones/${ZONE}/instances/gh-runner-presubmit-x7k2`],
+        skipInstancesOnValidationError: false,
+      });
+      expect(call?.headers.authorization).toBe(`Bearer ${ACCESS_TOKEN}`);
+      expect(mig.members.get(vm.name)?.currentAction).toBe('DELETING');
+      expect(mig.members.get('gh-runner-presubmit-b9q1')?.currentAction).toBe('NONE');
+      expect(mig.targetSize).toBe(1);
+      expect(decisions()).toEqual([
+        expect.objectContaining({
+          severity: 'INFO',
+          outcome: 'deleting',
+          instance: vm.name,
+          mig: `projects/${PROJECT}/regions/${REGION}/instanceGroupManagers/gh-runner-presubmit`,
+          caller: expect.objectContaining({ instance: vm.name, instanceId: vm.id, project: PROJECT }),
+        }),
+      ]);
+    });
+
+    it('deletes the calling VM from its zonal MIG', async () => {
+      const mig = fake.addMig({ project: PROJECT, zone: 'us-central1-b', name: 'gh-runner-nightly' });
+      const vm = member(mig, 'gh-runner-nightly-0001', 'us-central1-b');
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(200);
+      expect(res.text).toBe(
+        'MIG gh-runner-nightly in zone us-central1-b is deleting instance gh-runner-nightly-0001\n',
+      );
+      const [call] = deleteCalls();
+      expect(call?.path).toBe(
+        `/compute/v1/projects/${PROJECT}/zones/us-central1-b/instanceGroupManagers/gh-runner-nightly/deleteInstances`,
+      );
+      expect(call?.body).toEqual({
+        instances: ['zones/us-central1-b/instances/gh-runner-nightly-0001'],
+        skipInstancesOnValidationError: false,
+      });
+      expect(mig.members.get(vm.name)?.currentAction).toBe('DELETING');
+    });
+
+    it('waits for an operation that is still running', async () => {
+      fake.operationsPendingPolls = 2;
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(200);
+      expect(fake.controls.callsTo('POST', /\/regions\/us-central1\/operations\/[^/]+\/wait$/)).toHaveLength(
+        2,
+      );
+    });
+
+    it('answers a repeated delete from the MIG state, without a second deleteInstances', async () => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+
+      const first = await del(vm);
+      const second = await del(vm);
+
+      expect(first.status).toBe(200);
+      expect(second.status).toBe(200);
+      expect(second.text).toBe(
+        'MIG gh-runner-presubmit in region us-central1 is already deleting instance gh-runner-presubmit-x7k2\n',
+      );
+      expect(deleteCalls()).toHaveLength(1);
+      expect(decisions().map((line) => line.outcome)).toEqual(['deleting', 'already-deleting']);
+    });
+
+    it('answers 404 when the instance does not exist', async () => {
+      const mig = regionalMig();
+      const vm = member(mig, 'gh-runner-presubmit-x7k2');
+      const token = tokenFor(vm, { instanceName: 'gh-runner-presubmit-gone' });
+
+      const res = await request(app()).delete('/').set('Authorization', `Bearer ${token}`);
+
+      expect(res.status).toBe(404);
+      expect(res.body.error).toBe(
+        `Compute Engine could not look up instance gh-runner-presubmit-gone in zone ${ZONE} of project ${PROJECT}: ` +
+          `not found (The resource 'projects/${PROJECT}/zones/${ZONE}/instances/gh-runner-presubmit-gone' was not found)`,
+      );
+      expect(deleteCalls()).toHaveLength(0);
+      expect(decisions()).toEqual([
+        expect.objectContaining({ severity: 'WARNING', outcome: 'refused', status: 404 }),
+      ]);
+    });
+
+    it.each([
+      ['2^53 + 1 and 2^53', '9007199254740993', '9007199254740992'],
+      ['19-digit ids', '9223372036854775809', '9223372036854775808'],
+    ])(
+      'refuses a token whose instance id differs from the VM of that name (%s)',
+      async (_, live, inToken) => {
+        // Equal as JS numbers: only a string comparison tells these VMs apart.
+        expect(Number(live)).toBe(Number(inToken));
+        const vm = fake.addInstance({
+          project: PROJECT,
+          zone: ZONE,
+          name: 'gh-runner-presubmit-x7k2',
+          id: live,
+          mig: regionalMig(),
+        });
+        const token = tokenFor(vm, { instanceId: inToken });
+
+        const res = await request(app()).delete('/').set('Authorization', `Bearer ${token}`);
+
+        expect(res.status).toBe(403);
+        expect(res.body.error).toBe(
+          'instance gh-runner-presubmit-x7k2 is not the VM this token was issued to: its id differs',
+        );
+        expect(deleteCalls()).toHaveLength(0);
+      },
+    );
+
+    it.each([
+      ['the project number', `projects/${PROJECT_NUMBER}`, 200],
+      ['the project id', `projects/${PROJECT}`, 200],
+      ['another project number', 'projects/987654321098', 403],
+      ['another project id', 'projects/someone-else', 403],
+    ])('checks the project in created-by: %s', async (_, project, status) => {
+      const mig = regionalMig();
+      const vm = fake.addInstance({
+        project: PROJECT,
+        zone: ZONE,
+        name: 'gh-runner-presubmit-x7k2',
+        mig,
+        metadata: { 'created-by': `${project}/regions/${REGION}/instanceGroupManagers/gh-runner-presubmit` },
+      });
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(status);
+      if (status === 403) {
+        expect(res.body.error).toBe(
+          `instance gh-runner-presubmit-x7k2 was created by MIG ${project}/regions/${REGION}/instanceGroupManagers/gh-runner-presubmit, outside its own project ${PROJECT}`,
+        );
+      }
+      expect(deleteCalls()).toHaveLength(status === 200 ? 1 : 0);
+    });
+
+    it.each([
+      ['no created-by metadata', {}, 'instance gh-runner-x is not in a managed instance group'],
+      [
+        'created-by naming no MIG',
+        { 'created-by': `projects/${PROJECT}/zones/${ZONE}/instances/other` },
+        'instance gh-runner-x is not in a managed instance group: its created-by metadata names no MIG',
+      ],
+    ])('refuses a VM with %s', async (_, metadata, message) => {
+      const vm = fake.addInstance({ project: PROJECT, zone: ZONE, name: 'gh-runner-x', metadata });
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe(message);
+      expect(fake.controls.callsTo('GET', /instanceGroupManagers/)).toHaveLength(0);
+    });
+
+    it('refuses a VM whose MIG is outside ALLOWED_MIG_PATTERN, naming the MIG', async () => {
+      const mig = fake.addMig({ project: PROJECT, region: REGION, name: 'production-web' });
+      const vm = member(mig, 'production-web-1234');
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe('MIG production-web is not one this service may delete VMs from');
+      expect(fake.controls.calls.filter((c) => c.path.includes('instanceGroupManagers'))).toHaveLength(0);
+      expect(mig.members.get(vm.name)?.currentAction).toBe('NONE');
+    });
+
+    it('matches the pattern against the whole MIG name, case-sensitively', async () => {
+      const mig = fake.addMig({ project: PROJECT, region: REGION, name: 'gh-runner-presubmit-canary' });
+      const vm = member(mig, 'gh-runner-presubmit-canary-1');
+
+      const partial = await del(vm, '', { pattern: 'gh-runner-presubmit' });
+      const upper = await del(vm, '', { pattern: 'GH-RUNNER-.*' });
+      const whole = await del(vm, '', { pattern: 'gh-runner-presubmit(-canary)?' });
+
+      expect([partial.status, upper.status, whole.status]).toEqual([403, 403, 200]);
+    });
+
+    it('refuses a VM that claims a MIG it is not a member of', async () => {
+      const mig = regionalMig();
+      member(mig, 'gh-runner-presubmit-x7k2');
+      const stranger = fake.addInstance({
+        project: PROJECT,
+        zone: ZONE,
+        name: 'gh-runner-stranger',
+        metadata: {
+          'created-by': `projects/${PROJECT_NUMBER}/regions/${REGION}/instanceGroupManagers/${mig.name}`,
+        },
+      });
+
+      const res = await del(stranger);
+
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe(
+        'instance gh-runner-stranger is not a member of MIG gh-runner-presubmit in region us-central1',
+      );
+      expect(deleteCalls()).toHaveLength(0);
+    });
+
+    it('refuses an unknown condition', async () => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+
+      const res = await del(vm, '?if=always');
+
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('unknown condition: the only one is ?if=scale-down');
+      expect(fake.controls.calls).toHaveLength(0);
+    });
+  });
+
+  describe('authentication and routing', () => {
+    it('answers 401 to a token without Compute Engine claims', async () => {
+      const token = issuer.mintIdentityToken({ audience: AUDIENCE, email: 'someone@example.com' });
+      tokens.push(token);
+
+      const res = await request(app()).delete('/').set('Authorization', `Bearer ${token}`);
+
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      expect(res.body.error).toBe(
+        'identity token has no Compute Engine claims: request it from the metadata server with format=full',
+      );
+      expect(fake.controls.calls).toHaveLength(0);
+      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'refused', status: 401 })]);
+    });
+
+    it.each([
+      ['no token', undefined],
+      ['a token for another audience', 'other-audience'],
+    ])('answers 401 to %s', async (_, audience) => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+      let req = request(app()).delete('/');
+      if (audience !== undefined) {
+        const token = issuer.mintIdentityToken({ audience: `https://${audience}.example` });
+        tokens.push(token);
+        req = req.set('Authorization', `Bearer ${token}`);
+      }
+
+      const res = await req;
+
+      expect(res.status).toBe(401);
+      expect(fake.controls.calls).toHaveLength(0);
+      expect(vm.mig?.members.get(vm.name)?.currentAction).toBe('NONE');
+    });
+
+    it.each(['POST', 'PUT', 'PATCH', 'HEAD', 'OPTIONS'])(
+      'answers %s / with 405 and Allow',
+      async (method) => {
+        const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+
+        const res = await request(app())
+          [method.toLowerCase() as 'post']('/')
+          .set('Authorization', `Bearer ${tokenFor(vm)}`);
+
+        expect(res.status).toBe(405);
+        expect(res.headers.allow).toBe('GET, DELETE');
+        expect(fake.controls.calls).toHaveLength(0);
+      },
+    );
+
+    it('authenticates before it looks at the method', async () => {
+      const res = await request(app()).post('/');
+      expect(res.status).toBe(401);
+    });
+
+    it.each([
+      ['GET', '/delete'],
+      ['DELETE', '/instances/me'],
+      ['GET', '/healthz'],
+    ])('answers %s %s with 404', async (method, path) => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+
+      const res = await request(app())
+        [method.toLowerCase() as 'get'](path)
+        .set('Authorization', `Bearer ${tokenFor(vm)}`);
+
+      expect(res.status).toBe(404);
+      expect(fake.controls.calls).toHaveLength(0);
+    });
+  });
+
+  describe('Compute Engine failures', () => {
+    /** Only in the raw response body: proof that it does not reach callers or logs. */
+    const RAW_ONLY = 'raw-body-marker-7c1e';
+    const failure = (status: number, message: string) => ({
+      ...(googleErrorBody(status, message) as Record<string, unknown>),
+      debug: RAW_ONLY,
+    });
+
+    it.each([
+      {
+        what: 'a 403 looking up the instance',
+        fault: { method: 'GET', path: /\/instances\//, status: 403 },
+        message: "Required 'compute.instances.get' permission for 'projects/runners-prod'",
+        status: 403,
+        error: `Compute Engine refused to look up instance gh-runner-presubmit-x7k2 in zone ${ZONE} of project ${PROJECT}: permission denied (Required 'compute.instances.get' permission for 'projects/runners-prod')`,
+      },
+      {
+        what: 'a 404 listing the MIG',
+        fault: { method: 'POST', path: /\/listManagedInstances$/, status: 404 },
+        message:
+          "The resource 'projects/runners-prod/regions/us-central1/instanceGroupManagers/gh-runner-presubmit' was not found",
+        status: 404,
+        error:
+          "Compute Engine could not list the VMs of MIG gh-runner-presubmit in region us-central1: not found (The resource 'projects/runners-prod/regions/us-central1/instanceGroupManagers/gh-runner-presubmit' was not found)",
+      },
+      {
+        what: 'a 500 from deleteInstances',
+        fault: { method: 'POST', path: /\/deleteInstances$/, status: 500 },
+        message: 'Internal error. Please try again or contact Google Support.',
+        status: 502,
+        error:
+          'Compute Engine failed to delete instance gh-runner-presubmit-x7k2 from MIG gh-runner-presubmit in region us-central1: HTTP 500 (Internal error. Please try again or contact Google Support.)',
+      },
+      {
+        what: 'a 401 (the deleter’s own credentials)',
+        fault: { method: 'GET', path: /\/instances\//, status: 401 },
+        message: 'Request had invalid authentication credentials.',
+        status: 502,
+        error: `Compute Engine failed to look up instance gh-runner-presubmit-x7k2 in zone ${ZONE} of project ${PROJECT}: HTTP 401 (Request had invalid authentication credentials.)`,
+      },
+    ])('maps $what to $status', async ({ fault, message, status, error }) => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+      fake.controls.addFault({ ...fault, body: failure(fault.status, message) });
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(status);
+      expect(res.body.error).toBe(error);
+      expect(res.text).not.toContain(RAW_ONLY);
+      expect(logs.text()).not.toContain(RAW_ONLY);
+      expect(decisions()).toEqual([
+        expect.objectContaining({
+          outcome: status >= 500 ? 'failed' : 'refused',
+          status,
+          severity: status >= 500 ? 'ERROR' : 'WARNING',
+        }),
+      ]);
+    });
+
+    it('passes a 403 reading the MIG through to a GET', async () => {
+      const vm = member(regionalMig({ recommendedSize: 0 }), 'gh-runner-presubmit-x7k2');
+      fake.controls.addFault({
+        method: 'GET',
+        path: `${MIGS_PATH}/gh-runner-presubmit`,
+        status: 403,
+        body: failure(403, "Required 'compute.instanceGroupManagers.get' permission"),
+      });
+
+      const res = await get(vm);
+
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe(
+        "Compute Engine refused to read MIG gh-runner-presubmit in region us-central1: permission denied (Required 'compute.instanceGroupManagers.get' permission)",
+      );
+    });
+
+    it('answers 502 when Compute Engine cannot be reached', async () => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
+      fake.controls.addFault({ path: /\/instances\//, reset: true });
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(502);
+      expect(res.body.error).toBe(
+        `Compute Engine failed to look up instance gh-runner-presubmit-x7k2 in zone ${ZONE} of project ${PROJECT}`,
+      );
+    });
+
+    it.each([
+      [400, 'CONDITION_NOT_MET', 502, 'HTTP 400'],
+      [403, 'PERMISSION_DENIED', 403, 'permission denied'],
+      [404, 'RESOURCE_NOT_FOUND', 404, 'not found'],
+      [500, 'INTERNAL_ERROR', 502, 'HTTP 500'],
+    ])('maps a failed operation (%i %s) to %i', async (httpStatus, code, status, summary) => {
+      const mig = regionalMig();
+      const vm = member(mig, 'gh-runner-presubmit-x7k2');
+      fake.failNextOperation({ httpErrorStatusCode: httpStatus, code, message: `operation said ${code}` });
+
+      const res = await del(vm);
+
+      expect(res.status).toBe(status);
+      expect(res.body.error).toMatch(
+        new RegExp(
+          `^Compute Engine .* delete instance gh-runner-presubmit-x7k2 from MIG .*: ${summary} \\(operation said ${code}\\)$`,
+        ),
+      );
+      expect(mig.members.get(vm.name)?.currentAction).toBe('NONE');
+    });
+  });
+
+  describe('GET /', () => {
+    it.each([
+      ['above', 3, 2, 'true'],
+      ['at', 3, 3, 'false'],
+      ['below', 3, 4, 'false'],
+    ])('answers whether a stable MIG is %s its recommendation', async (_, size, recommendedSize, body) => {
+      const mig = regionalMig({ recommendedSize });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      for (let i = 1; i < size; i += 1) member(mig, `gh-runner-presubmit-${i}`);
+
+      const res = await get(vm);
+
+      expect(res.status).toBe(200);
+      expect(res.type).toBe('text/plain');
+      expect(res.text).toBe(body);
+      expect(clock.sleeps).toEqual([]);
+      expect(deleteCalls()).toHaveLength(0);
+      expect(decisions()).toEqual([
+        expect.objectContaining({
+          message: `scale-down check: ${body}`,
+          outcome: body === 'true' ? 'scale-down' : 'no-scale-down',
+          targetSize: size,
+          recommendedSize,
+        }),
+      ]);
+    });
+
+    it('reads a zonal autoscaler', async () => {
+      const mig = fake.addMig({
+        project: PROJECT,
+        zone: ZONE,
+        name: 'gh-runner-zonal',
+        autoscaler: { recommendedSize: 0 },
+      });
+      const vm = member(mig, 'gh-runner-zonal-1');
+
+      const res = await get(vm);
+
+      expect(res.text).toBe('true');
+      expect(fake.controls.callsTo('GET', `/zones/${ZONE}/autoscalers/gh-runner-zonal`)).toHaveLength(1);
+    });
+
+    it('answers false for a MIG without an autoscaler', async () => {
+      const vm = member(regionalMig(), 'gh-runner-presubmit-0');
+
+      const res = await get(vm);
+
+      expect(res.text).toBe('false');
+      expect(fake.controls.callsTo('GET', /autoscalers/)).toHaveLength(0);
+      expect(decisions()).toEqual([expect.objectContaining({ reason: 'no-autoscaler' })]);
+    });
+
+    it('answers false while the autoscaler has no recommendation', async () => {
+      const vm = member(regionalMig({ recommendedSize: null }), 'gh-runner-presubmit-0');
+
+      const res = await get(vm);
+
+      expect(res.text).toBe('false');
+      expect(decisions()).toEqual([expect.objectContaining({ reason: 'no-recommendation' })]);
+    });
+
+    it('waits, with jitter, for an unstable MIG to become stable', async () => {
+      const mig = regionalMig({ recommendedSize: 1 });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      member(mig, 'gh-runner-presubmit-1');
+      fake.setCurrentAction(mig, 'gh-runner-presubmit-1', 'CREATING');
+      clock.onSleep = (count) => {
+        if (count === 2) fake.setCurrentAction(mig, 'gh-runner-presubmit-1', 'NONE');
+      };
+      const random = [0, 0.999];
+
+      const res = await get(vm, { random: () => random.shift() ?? 0.5 });
+
+      expect(res.text).toBe('true');
+      expect(clock.sleeps).toEqual([1000, 4996]);
+      expect(fake.controls.callsTo('GET', `${MIGS_PATH}/gh-runner-presubmit`)).toHaveLength(3);
+    });
+
+    it('answers 504 when the MIG stays unstable past STABILIZE_TIMEOUT_SECONDS', async () => {
+      const mig = regionalMig({ recommendedSize: 0 });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      fake.setStable(mig, false);
+      const started = clock.now();
+
+      const res = await get(vm, { stabilizeTimeoutMs: 10_000 });
+
+      expect(res.status).toBe(504);
+      expect(res.body.error).toBe(
+        'MIG gh-runner-presubmit in region us-central1 did not become stable in time; ask again later',
+      );
+      // 3 s apart (random 0.5), and the last wait cut to end exactly at the deadline.
+      expect(clock.sleeps).toEqual([3000, 3000, 3000, 1000]);
+      expect(clock.now() - started).toBe(10_000);
+      expect(fake.controls.callsTo('GET', /autoscalers/)).toHaveLength(0);
+      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'failed', status: 504 })]);
+    });
+  });
+
+  describe('DELETE /?if=scale-down', () => {
+    it('deletes the VM when the MIG is above its recommendation', async () => {
+      const mig = regionalMig({ recommendedSize: 1 });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      member(mig, 'gh-runner-presubmit-1');
+
+      const res = await del(vm, '?if=scale-down');
+
+      expect(res.status).toBe(200);
+      expect(res.text).toBe(
+        'MIG gh-runner-presubmit in region us-central1 is above its recommended size (target 2, recommended 1) and is deleting instance gh-runner-presubmit-0\n',
+      );
+      expect(deleteCalls().map((call) => call.body)).toEqual([
+        {
+          instances: [`zones/${ZONE}/instances/gh-runner-presubmit-0`],
+          skipInstancesOnValidationError: false,
+        },
+      ]);
+      expect(mig.targetSize).toBe(1);
+    });
+
+    it.each([
+      [2, 'is not above its recommended size (target 2, recommended 2)'],
+      [null, 'has no recommended size yet'],
+    ])('keeps the VM when the recommendation is %p', async (recommendedSize, reason) => {
+      const mig = regionalMig({ recommendedSize });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      member(mig, 'gh-runner-presubmit-1');
+
+      const res = await del(vm, '?if=scale-down');
+
+      expect(res.status).toBe(200);
+      expect(res.text).toBe(
+        `MIG gh-runner-presubmit in region us-central1 ${reason}: keeping instance gh-runner-presubmit-0\n`,
+      );
+      expect(deleteCalls()).toHaveLength(0);
+      expect(mig.members.get(vm.name)?.currentAction).toBe('NONE');
+      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'kept', scaleDown: false })]);
+    });
+
+    it('of ten VMs asking at once while the MIG is one above its recommendation, deletes exactly one', async () => {
+      const mig = regionalMig({ recommendedSize: 9 });
+      const vms = Array.from({ length: 10 }, (_, i) => member(mig, `gh-runner-presubmit-${i}`));
+      // The deleted VM disappears while the others wait for the MIG to become stable again.
+      clock.onSleep = () => fake.completeDeletions();
+      const deleter = app();
+
+      const responses = await Promise.all(
+        vms.map((vm) =>
+          request(deleter)
+            .delete('/?if=scale-down')
+            .set('Authorization', `Bearer ${tokenFor(vm)}`),
+        ),
+      );
+
+      expect(responses.map((res) => res.status)).toEqual(Array(10).fill(200));
+      const deleted = responses.filter((res) => res.text.includes('is deleting'));
+      const kept = responses.filter((res) => res.text.includes('keeping'));
+      expect(deleted).toHaveLength(1);
+      expect(kept).toHaveLength(9);
+      expect(deleteCalls()).toHaveLength(1);
+      expect(mig.targetSize).toBe(9);
+      expect(decisions().filter((line) => line.outcome === 'deleting')).toHaveLength(1);
+    });
+
+    it('(for contrast) ten concurrent GETs against the same MIG all answer true', async () => {
+      const mig = regionalMig({ recommendedSize: 9 });
+      const vms = Array.from({ length: 10 }, (_, i) => member(mig, `gh-runner-presubmit-${i}`));
+      const deleter = app();
+
+      const answers = await Promise.all(
+        vms.map((vm) =>
+          request(deleter)
+            .get('/')
+            .set('Authorization', `Bearer ${tokenFor(vm)}`)
+            .then((res) => res.text),
+        ),
+      );
+
+      // This is why the VM scripts use the conditional delete rather than GET, then DELETE.
+      expect(answers).toEqual(Array(10).fill('true'));
+    });
+  });
+});

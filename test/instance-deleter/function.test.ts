@@ -1,0 +1,147 @@
+import type { Server } from 'node:http';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import request from 'supertest';
+import { startFakeComputeApi } from '../../sandbox/fakes/compute-api.js';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
+import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
+import type { FakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
+
+const AUDIENCE = 'https://us-central1-runners-prod.cloudfunctions.net/instance-deleter';
+const PROJECT = 'runners-prod';
+const PROJECT_NUMBER = 123456789012;
+const ZONE = 'us-central1-a';
+
+// function.ts reads these when it loads; google-auth-library and gcp-metadata read the rest. Each is
+// restored afterwards, and the ones that would send credentials lookups elsewhere are cleared.
+const ENV_KEYS = [
+  'AUTH_AUDIENCE',
+  'ALLOWED_MIG_PATTERN',
+  'ID_TOKEN_CERTS_URL',
+  'COMPUTE_API_ENDPOINT',
+  'STABILIZE_TIMEOUT_SECONDS',
+  'LOG_LEVEL',
+  'GCE_METADATA_HOST',
+  'GCE_METADATA_IP',
+  'METADATA_SERVER_DETECTION',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'CLOUDSDK_CONFIG',
+  'GOOGLE_CLOUD_PROJECT',
+  'GCLOUD_PROJECT',
+] as const;
+
+describe('the Cloud Function entry point', () => {
+  let issuer: FakeGoogleIssuer;
+  let compute: FakeComputeApi;
+  let metadata: FakeMetadataServer;
+  let mig: FakeMig;
+  let vm: FakeInstance;
+  let server: Server;
+  const savedEnv = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
+
+  beforeAll(async () => {
+    issuer = await startFakeGoogleIssuer();
+    compute = await startFakeComputeApi({ deletionDelayMs: Infinity });
+    compute.addProject({ projectId: PROJECT, projectNumber: PROJECT_NUMBER });
+    mig = compute.addMig({
+      project: PROJECT,
+      region: 'us-central1',
+      name: 'gh-runner-presubmit',
+      autoscaler: { recommendedSize: 1 },
+    });
+    vm = compute.addInstance({ project: PROJECT, zone: ZONE, name: 'gh-runner-presubmit-x7k2', mig });
+    compute.addInstance({ project: PROJECT, zone: 'us-central1-b', name: 'gh-runner-presubmit-b9q1', mig });
+    // One metadata server plays both parts: the runner VM asking for its identity token, and the
+    // function's runtime handing the deleter an access token through Application Default Credentials.
+    metadata = await startFakeMetadataServer({
+      issuer,
+      vm: {
+        projectId: PROJECT,
+        projectNumber: PROJECT_NUMBER,
+        zone: ZONE,
+        instanceId: vm.id,
+        instanceName: vm.name,
+        serviceAccountEmail: `runner@${PROJECT}.iam.gserviceaccount.com`,
+        attributes: {},
+      },
+    });
+
+    for (const key of ENV_KEYS) delete process.env[key];
+    Object.assign(process.env, {
+      AUTH_AUDIENCE: AUDIENCE,
+      ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
+      ID_TOKEN_CERTS_URL: issuer.certsUrl,
+      COMPUTE_API_ENDPOINT: compute.url,
+      LOG_LEVEL: 'silent',
+      GCE_METADATA_HOST: metadata.host,
+      // Keeps a developer's `gcloud auth application-default login` out of the way.
+      CLOUDSDK_CONFIG: '/nonexistent/gcloud',
+    });
+    // Loaded only now: it reads its configuration when it loads, as it does on Cloud Functions.
+    const { FUNCTION_TARGET } = await import('../../services/instance-deleter/src/function.js');
+    server = getTestServer(FUNCTION_TARGET);
+  });
+
+  afterAll(async () => {
+    for (const [key, value] of savedEnv) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    await Promise.all([metadata.close(), compute.close(), issuer.close()]);
+  });
+
+  /** What the VM scripts do: `curl -H 'Metadata-Flavor: Google' …/identity?audience=URL&format=full`. */
+  async function identityToken(): Promise<string> {
+    const url = new URL(
+      `http://${metadata.host}/computeMetadata/v1/instance/service-accounts/default/identity`,
+    );
+    url.search = new URLSearchParams({ audience: AUDIENCE, format: 'full' }).toString();
+    const res = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' } });
+    expect(res.status).toBe(200);
+    return res.text();
+  }
+
+  it('is registered as deleteInstance', async () => {
+    const { FUNCTION_TARGET } = await import('../../services/instance-deleter/src/function.js');
+    expect(FUNCTION_TARGET).toBe('deleteInstance');
+  });
+
+  it('answers GET / with true or false', async () => {
+    const res = await request(server)
+      .get('/')
+      .set('Authorization', `Bearer ${await identityToken()}`);
+
+    expect(res.status).toBe(200);
+    expect(res.type).toBe('text/plain');
+    expect(res.text).toBe('true');
+  });
+
+  it('deletes the calling VM with an access token from Application Default Credentials', async () => {
+    const res = await request(server)
+      .delete('/?if=scale-down')
+      .set('Authorization', `Bearer ${await identityToken()}`);
+
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('is deleting instance gh-runner-presubmit-x7k2');
+    const [call, ...others] = compute.controls.callsTo('POST', /\/deleteInstances$/);
+    expect(others).toHaveLength(0);
+    expect(call?.body).toEqual({
+      instances: [`zones/${ZONE}/instances/gh-runner-presubmit-x7k2`],
+      skipInstancesOnValidationError: false,
+    });
+    const accessToken = call?.headers.authorization?.replace(/^Bearer /, '');
+    expect(metadata.accessTokens).toContain(accessToken);
+    expect(mig.members.get(vm.name)?.currentAction).toBe('DELETING');
+  });
+
+  it('keeps its routing and errors behind the framework', async () => {
+    const token = await identityToken();
+    const wrongPath = await request(server).get('/other').set('Authorization', `Bearer ${token}`);
+    const wrongMethod = await request(server).post('/').set('Authorization', `Bearer ${token}`);
+    const anonymous = await request(server).delete('/');
+
+    expect([wrongPath.status, wrongMethod.status, anonymous.status]).toEqual([404, 405, 401]);
+    expect(wrongMethod.headers.allow).toBe('GET, DELETE');
+  });
+});
