@@ -1,0 +1,89 @@
+import { createFleetProgress, runFleet } from './demo/fleet.js';
+import type { FleetProgress } from './demo/fleet.js';
+import { createHttpRecorder } from './demo/http-recorder.js';
+import { DEMO_USAGE, DemoUsageError, parseDemoOptions } from './demo/options.js';
+import type { DemoOptions } from './demo/options.js';
+import { startProgress } from './demo/progress.js';
+import { formatSummary, summarize } from './demo/summary.js';
+import { SandboxError, startSandbox } from './sandbox.js';
+
+function progressLine(p: FleetProgress, startedAt: number): string {
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  return (
+    `VMs ${p.done}/${p.total} done, ${p.running} running, ${p.failed} failed · ${p.deleted} deleted · ` +
+    `attacks ${p.refused}/${p.attacks} refused · ${seconds} s`
+  );
+}
+
+/** Runs the fleet on a fresh sandbox and prints the summary; resolves to the exit status. */
+async function runDemo(options: DemoOptions): Promise<number> {
+  const startedAt = performance.now();
+  process.stderr.write(`Starting the sandbox and a fleet of ${options.vms} VMs…\n`);
+  const sandbox = await startSandbox({
+    proxyPort: options.proxyPort,
+    deleterPort: options.deleterPort,
+    vms: { presubmit: 0, postsubmit: 0 },
+    githubLatencyMs: options.githubLatencyMs,
+    // A MIG is unstable while a member is DELETING, and a scale-down check waits for it to settle (polling
+    // every 1-5 s). With VMs leaving all the time, a realistic delay would keep most checks waiting.
+    deletionDelayMs: 0,
+    serviceEnv: { LOG_LEVEL: options.verbose ? 'info' : 'warn' },
+    onServiceLog: options.verbose
+      ? (service, line) => process.stderr.write(`[${service}] ${line}\n`)
+      : () => {},
+  });
+  let stopping = false;
+  const interrupt = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write('\nStopping the sandbox…\n');
+    void sandbox.stop().then(() => process.exit(130));
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+
+  const http = createHttpRecorder();
+  const progress = createFleetProgress(options.vms);
+  const display = startProgress(process.stderr, () => progressLine(progress, startedAt));
+  try {
+    const fleet = await runFleet(sandbox, http, options, progress);
+    display.stop();
+    const summary = summarize({
+      fleet,
+      latencies: http.latencies,
+      githubCalls: sandbox.github.controls.calls,
+      githubIssued: sandbox.github.issuedTokens,
+      migsLeft: Object.fromEntries(Object.values(sandbox.migs).map((mig) => [mig.name, mig.members.size])),
+    });
+    process.stdout.write(
+      options.json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${formatSummary(summary)}\n`,
+    );
+    return summary.ok ? 0 : 1;
+  } finally {
+    display.stop();
+    if (!stopping) await sandbox.stop();
+  }
+}
+
+/** `npm run demo`: a fleet of simulated runner VMs, attackers among them, against the local sandbox. */
+async function main(): Promise<void> {
+  let options: DemoOptions;
+  try {
+    options = parseDemoOptions();
+  } catch (error) {
+    if (!(error instanceof DemoUsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${DEMO_USAGE}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    process.stdout.write(DEMO_USAGE);
+    return;
+  }
+  process.exitCode = await runDemo(options);
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof SandboxError ? error.message : String((error as Error)?.stack ?? error);
+  process.stderr.write(`Demo failed: ${message}\n`);
+  process.exit(1);
+});
