@@ -20,10 +20,15 @@ const BODY_PARSER_ERRORS: Readonly<Record<string, [number, string]>> = {
 
 function toHttpError(error: unknown): HttpError | undefined {
   if (error instanceof HttpError) return error;
-  const type = (error as { type?: unknown } | null)?.type;
+  const { type, status, expose } = (error ?? {}) as { type?: unknown; status?: unknown; expose?: unknown };
   if (typeof type === 'string' && type in BODY_PARSER_ERRORS) {
-    const [status, message] = BODY_PARSER_ERRORS[type]!;
-    return status < 500 ? new HttpError(status, message) : undefined;
+    const [fixedStatus, message] = BODY_PARSER_ERRORS[type]!;
+    return fixedStatus < 500 ? new HttpError(fixedStatus, message) : undefined;
+  }
+  // Other client errors from http-errors (a gzip body that does not inflate, say): keep the status, not the
+  // text, which may quote the body.
+  if (expose === true && typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpError(status, 'request body could not be read');
   }
   return undefined;
 }

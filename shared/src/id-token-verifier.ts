@@ -192,6 +192,7 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       const parsed = identityClaims.safeParse(payload);
       if (!parsed.success) throw new AuthError('claims');
       const claims = parsed.data;
+      if (claims.exp <= claims.iat) throw new AuthError('claims', 'it expires before it was issued');
       if (claims.exp - claims.iat > MAX_TOKEN_LIFETIME_SECONDS) throw new AuthError('lifetime');
       const aud = (payload as { aud?: unknown }).aud;
       if (typeof aud !== 'string' || !audiences.has(normalizeAudience(aud))) throw new AuthError('audience');

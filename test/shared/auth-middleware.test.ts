@@ -187,6 +187,11 @@ describe('identity-token auth middleware', () => {
       /lifetime exceeds/,
     ],
     [
+      'a token that expires before it was issued',
+      () => ({ Authorization: `Bearer ${mint({ iat: now(), exp: now() - 60 })}` }),
+      /expires before it was issued/,
+    ],
+    [
       'a wrong audience',
       () => ({ Authorization: `Bearer ${mint({ audience: 'https://instance-deleter.example' })}` }),
       /audience is not accepted/,

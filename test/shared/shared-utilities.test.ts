@@ -144,6 +144,16 @@ describe('error middleware and request log', () => {
     expect(bad.body.error).toBe('request body is not valid JSON');
   });
 
+  it('keeps the status but not the text of other body-reading client errors', async () => {
+    const res = await request(app)
+      .post('/json')
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'gzip')
+      .send('{"not":"gzip"}');
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'request body could not be read' });
+  });
+
   it('answers 405 with Allow', async () => {
     const res = await request(app).delete('/only-get');
     expect(res.status).toBe(405);
