@@ -9,7 +9,7 @@ import type { InstanceDeleterConfig } from './config.js';
 /**
  * Builds the deleter with its production clients, for both entry points (the plain server and the Cloud
  * Function). Compute credentials are Application Default Credentials: the service account of the Cloud
- * Run service or function, which needs `roles/compute.instanceAdmin.v1` or an equivalent custom role.
+ * Run service or function, which needs the custom role listed in deploy/deleter-role-permissions.txt.
  */
 export function createAppFromConfig(config: InstanceDeleterConfig, logger: Logger): Express {
   // One GoogleAuth for all seven clients, so they share one access token instead of fetching seven.
