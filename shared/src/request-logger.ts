@@ -8,6 +8,21 @@ export interface RequestLoggerOptions {
 }
 
 /**
+ * Keeps a URL's path and query parameter names but not their values: a confused client may put a token in
+ * the query string, and nothing this service reads from a query is worth that risk.
+ */
+export function maskQuery(url: string): string {
+  const at = url.indexOf('?');
+  if (at === -1) return url;
+  const names = url
+    .slice(at + 1)
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => `${pair.split('=')[0]!.slice(0, 64)}=…`);
+  return `${url.slice(0, at)}?${names.join('&')}`;
+}
+
+/**
  * Gives each request a child logger (`res.locals.log`) carrying its trace, and writes one line per
  * request when the response ends, with an `httpRequest` Cloud Logging understands. Headers are never
  * logged: the `Authorization` header holds the caller's identity token.
@@ -24,7 +39,7 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
       const line = {
         httpRequest: {
           requestMethod: req.method,
-          requestUrl: req.originalUrl,
+          requestUrl: maskQuery(req.originalUrl),
           status,
           responseSize: res.get('content-length'),
           userAgent: req.get('user-agent'),

@@ -356,7 +356,7 @@ describe('instance deleter', () => {
       const res = await del(vm, '?if=always');
 
       expect(res.status).toBe(400);
-      expect(res.body.error).toBe('unknown condition: the only one is ?if=scale-down');
+      expect(res.body.error).toBe('unknown condition: the only one is DELETE /?if=scale-down');
       expect(fake.controls.calls).toHaveLength(0);
     });
   });

@@ -168,7 +168,7 @@ describe('error middleware and request log', () => {
     const line = logs.lines().findLast((l) => l.message === 'GET /teapot 418');
     expect(line).toMatchObject({
       severity: 'WARNING',
-      httpRequest: { requestMethod: 'GET', requestUrl: '/teapot?x=1', status: 418 },
+      httpRequest: { requestMethod: 'GET', requestUrl: '/teapot?x=…', status: 418 },
       'logging.googleapis.com/trace': 'projects/my-proj/traces/105445aa7843bc8bf206b12000100000',
       'logging.googleapis.com/spanId': '7',
       'logging.googleapis.com/trace_sampled': true,

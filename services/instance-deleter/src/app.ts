@@ -59,6 +59,26 @@ function keepReason(decision: ScaleDownDecision): string {
   }
 }
 
+/**
+ * The request's condition: `DELETE /?if=scale-down`, or none. Anything else in the query is refused rather
+ * than ignored: a mistyped `?If=scale-down` must not turn into an unconditional deletion.
+ */
+function conditionOf(req: Request): 'scale-down' | undefined {
+  const keys = Object.keys(req.query);
+  const unknown = keys.filter((key) => key !== 'if');
+  if (unknown.length > 0) {
+    throw new HttpError(
+      400,
+      `unknown query parameter ${JSON.stringify(unknown[0])}: the only one is ?if=scale-down`,
+    );
+  }
+  if (keys.length === 0) return undefined;
+  if (req.method !== 'DELETE' || req.query.if !== 'scale-down') {
+    throw new HttpError(400, 'unknown condition: the only one is DELETE /?if=scale-down');
+  }
+  return 'scale-down';
+}
+
 /** The Compute Engine claims a VM's `format=full` token carries; without them the caller is no VM. */
 function vmOf(res: Response): ComputeEngineClaims {
   const vm = callerOf(res).compute;
@@ -181,10 +201,7 @@ export function createApp(deps: InstanceDeleterDeps): Express {
     try {
       const vm = vmOf(res);
       fields.instance = vm.instanceName;
-      const condition = req.query.if;
-      if (req.method === 'DELETE' && condition !== undefined && condition !== 'scale-down') {
-        throw new HttpError(400, 'unknown condition: the only one is ?if=scale-down');
-      }
+      const condition = conditionOf(req);
       const mig = await migOf(vm);
       fields.mig = formatMigRef(mig);
       const result =
@@ -213,10 +230,18 @@ export function createApp(deps: InstanceDeleterDeps): Express {
 
   const notAllowed = methodNotAllowed(ALLOWED_METHODS);
   // Authentication comes first, so an anonymous caller learns nothing, not even which methods exist.
-  app.all('/', createAuthMiddleware(deps.verifier), (req: Request, res: Response, next: NextFunction) => {
-    if (!ALLOWED_METHODS.includes(req.method)) notAllowed(req, res, next);
-    else answer(req, res).catch(next);
-  });
+  // Express would also route `//` here; only the root itself is this service.
+  const onlyRoot = (req: Request, _res: Response, next: NextFunction) =>
+    next(req.path === '/' ? undefined : 'route');
+  app.all(
+    '/',
+    onlyRoot,
+    createAuthMiddleware(deps.verifier),
+    (req: Request, res: Response, next: NextFunction) => {
+      if (!ALLOWED_METHODS.includes(req.method)) notAllowed(req, res, next);
+      else answer(req, res).catch(next);
+    },
+  );
   app.use(notFound());
   app.use(createErrorMiddleware(logger));
   return app;
