@@ -47,6 +47,12 @@ interface Outcome {
 
 const ALLOWED_METHODS = ['GET', 'DELETE'];
 
+/** A request's deadline: whether it has passed, and a promise that rejects (504) when it does. */
+interface Expiry {
+  passed: boolean;
+  expired: Promise<never>;
+}
+
 /** Why a MIG keeps its VMs, for response lines. */
 function keepReason(decision: ScaleDownDecision): string {
   switch (decision.reason) {
@@ -159,10 +165,15 @@ export function createApp(deps: InstanceDeleterDeps): Express {
     mig: ResourceRef,
     conditional: boolean,
     deadline: number,
+    expiry: Expiry,
   ): Promise<Outcome> {
     const group = `MIG ${describeResource(mig)}`;
     const instance = `instance ${vm.instanceName}`;
-    return migLock.run(formatMigRef(mig), async () => {
+    // The lock is held until the deletion is done or this request's deadline passes, whichever is first:
+    // a hung Compute call must not hold up every other VM of the MIG.
+    return migLock.run(formatMigRef(mig), () => Promise.race([locked(), expiry.expired]));
+    async function locked(): Promise<Outcome> {
+      if (expiry.passed) throw new HttpError(504, `timed out waiting for other deletions in ${group}`);
       const members = await withComputeContext(`list the VMs of ${group}`, () =>
         compute.listManagedInstances(mig),
       );
@@ -182,6 +193,8 @@ export function createApp(deps: InstanceDeleterDeps): Express {
           };
         }
       }
+      // A request whose caller already heard 504 must not delete after all.
+      if (expiry.passed) throw new HttpError(504, `ran out of time before deleting ${instance}`);
       await withComputeContext(`delete ${instance} from ${group}`, () =>
         compute.deleteInstance(mig, vm.zone, vm.instanceName),
       );
@@ -189,7 +202,7 @@ export function createApp(deps: InstanceDeleterDeps): Express {
         ? ` is above its recommended size (target ${decision.targetSize}, recommended ${decision.recommendedSize}) and`
         : '';
       return { outcome: 'deleting', body: `${group}${why} is deleting ${instance}\n`, decision };
-    });
+    }
   }
 
   /** One handler for both methods, so every request leaves exactly one decision line in the log. */
@@ -198,16 +211,33 @@ export function createApp(deps: InstanceDeleterDeps): Express {
     const log = requestLog(res, logger);
     const caller = callerOf(res);
     const fields: Record<string, unknown> = { caller: describeCaller(caller), method: req.method };
+    // Compute calls have no deadline of their own worth waiting for (gax retries reads for minutes), so
+    // the whole request gets one: past it the caller hears 504, and a deletion still queued behind the
+    // MIG's lock is dropped instead of happening after the caller was told it did not.
+    let timer: NodeJS.Timeout | undefined;
+    const expiry: Expiry = {
+      passed: false,
+      expired: new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          expiry.passed = true;
+          reject(new HttpError(504, 'Compute Engine did not answer in time; ask again later'));
+        }, deps.stabilizeTimeoutMs);
+      }),
+    };
+    expiry.expired.catch(() => {}); // observed through the races below
     try {
       const vm = vmOf(res);
       fields.instance = vm.instanceName;
       const condition = conditionOf(req);
-      const mig = await migOf(vm);
-      fields.mig = formatMigRef(mig);
-      const result =
-        req.method === 'GET'
-          ? await answerGet(mig, deadline)
-          : await answerDelete(vm, mig, condition === 'scale-down', deadline);
+      const work = (async () => {
+        const mig = await migOf(vm);
+        fields.mig = formatMigRef(mig);
+        return req.method === 'GET'
+          ? answerGet(mig, deadline)
+          : answerDelete(vm, mig, condition === 'scale-down', deadline, expiry);
+      })();
+      work.catch(() => {}); // a late failure after the 504 has no one left to answer
+      const result = await Promise.race([work, expiry.expired]);
       const summary = req.method === 'GET' ? `scale-down check: ${result.body}` : result.body.trim();
       log.info({ ...fields, outcome: result.outcome, ...result.decision }, summary);
       res.type('text/plain').send(result.body);
@@ -220,6 +250,8 @@ export function createApp(deps: InstanceDeleterDeps): Express {
         log.error({ ...fields, outcome: 'failed' }, 'request failed');
       }
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -3,6 +3,7 @@ import { Octokit } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
+import { z } from 'zod';
 import type { Logger } from '../../../shared/src/index.js';
 import type { GitHubCredentials } from './config.js';
 import { GitHubError, toGitHubError } from './github-error.js';
@@ -186,7 +187,17 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     return { authorization: `token ${token}` };
   }
 
-  async function call<T>(scope: Scope, route: string, parameters: Record<string, unknown> = {}): Promise<T> {
+  /**
+   * Makes one call and checks the answer's shape: a 2xx whose body is not what GitHub documents (an HTML
+   * page from a proxy, truncated JSON) is GitHub failing, not something to hand a caller.
+   */
+  async function call<S extends z.ZodType>(
+    scope: Scope,
+    route: string,
+    schema: S,
+    parameters: Record<string, unknown> = {},
+  ): Promise<z.output<S>> {
+    let data: unknown;
     try {
       const headers = await authHeaders(scope);
       const response = await octokit.request(route, {
@@ -194,29 +205,41 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
         headers,
         request: { signal: AbortSignal.timeout(timeoutMs) },
       });
-      return response.data as T;
+      data = response.data;
     } catch (error) {
       throw toGitHubError(error, now);
     }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw new GitHubError('unavailable', 200, `unexpected response to ${route}`);
+    return parsed.data;
   }
 
   const base = (scope: Scope) => `${scopePath(scope)}/actions`;
+  const labelSchema = z.object({ name: z.string() });
+  const runnerSchema = z.object({ id: z.number(), name: z.string(), status: z.string(), busy: z.boolean() });
+  const schemas = {
+    token: z.object({ token: z.string().min(1), expires_at: z.string().min(1) }),
+    jitConfig: z.object({
+      encoded_jit_config: z.string().min(1),
+      runner: z.object({ id: z.number(), name: z.string(), labels: z.array(labelSchema) }),
+    }),
+    runners: z.object({ runners: z.array(runnerSchema) }),
+    groups: z.object({
+      total_count: z.number(),
+      runner_groups: z.array(z.object({ id: z.number(), name: z.string() })),
+    }),
+    none: z.unknown(),
+  };
 
   return {
     async createToken(scope, kind) {
       const suffix = kind === 'registration' ? 'registration-token' : 'remove-token';
-      const data = await call<{ token: string; expires_at: string }>(
-        scope,
-        `POST ${base(scope)}/runners/${suffix}`,
-      );
+      const data = await call(scope, `POST ${base(scope)}/runners/${suffix}`, schemas.token);
       return { token: data.token, expiresAt: data.expires_at };
     },
 
     async generateJitConfig(scope, request) {
-      const data = await call<{
-        encoded_jit_config: string;
-        runner: { id: number; name: string; labels: Array<{ name: string }> };
-      }>(scope, `POST ${base(scope)}/runners/generate-jitconfig`, {
+      const data = await call(scope, `POST ${base(scope)}/runners/generate-jitconfig`, schemas.jitConfig, {
         name: request.name,
         runner_group_id: request.runnerGroupId,
         labels: request.labels,
@@ -229,7 +252,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     },
 
     async findRunner(scope, name) {
-      const data = await call<{ runners: RunnerInfo[] }>(scope, `GET ${base(scope)}/runners`, {
+      const data = await call(scope, `GET ${base(scope)}/runners`, schemas.runners, {
         name,
         per_page: 100,
       });
@@ -238,18 +261,17 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     },
 
     async deleteRunner(scope, runnerId) {
-      await call<unknown>(scope, `DELETE ${base(scope)}/runners/${runnerId}`);
+      await call(scope, `DELETE ${base(scope)}/runners/${runnerId}`, schemas.none);
     },
 
     async listRunnerGroups(scope) {
       if (scope.kind === 'repo') return [{ id: 1, name: 'Default' }];
       const groups: RunnerGroupInfo[] = [];
       for (let page = 1; page <= 20; page += 1) {
-        const data = await call<{ total_count: number; runner_groups: RunnerGroupInfo[] }>(
-          scope,
-          `GET ${base(scope)}/runner-groups`,
-          { per_page: 100, page },
-        );
+        const data = await call(scope, `GET ${base(scope)}/runner-groups`, schemas.groups, {
+          per_page: 100,
+          page,
+        });
         groups.push(...data.runner_groups.map((g) => ({ id: g.id, name: g.name })));
         if (data.runner_groups.length < 100 || groups.length >= data.total_count) break;
       }

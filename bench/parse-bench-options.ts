@@ -1,0 +1,80 @@
+/** What `npm run bench` was asked to do. */
+export interface BenchOptions {
+  /** Seconds each load run lasts. */
+  durationSeconds: number;
+  /** Latency the fake GitHub adds to every request, standing in for the real API's round trip. */
+  githubLatencyMs: number;
+  /** A short run for smoke tests: the numbers are not meaningful, every row is still produced. */
+  quick: boolean;
+  /** Where the Markdown report goes. */
+  out: string;
+  /** Spawns per service for the cold-start median. */
+  coldStarts: number;
+  /** With --quick, each run also stops after this many requests, to keep the load (and CPU) small. */
+  maxRequestsPerRun?: number;
+  /** Registrations in the boot-storm row. */
+  stormSize: number;
+}
+
+/** Thrown for flags the benchmark does not understand; `main` prints it with the usage. */
+export class BenchUsageError extends Error {
+  override readonly name = 'BenchUsageError';
+}
+
+export const BENCH_USAGE = `Usage: npm run bench -- [--duration S] [--github-latency-ms MS] [--quick] [--out FILE]
+
+  --duration S            seconds per load run (default 5; --quick: 1)
+  --github-latency-ms MS  latency the fake GitHub adds to each request (default 20)
+  --quick                 smoke run: every row, at most 200 requests each, meaningless numbers
+  --out FILE              where the Markdown table goes (default bench/results/latest.md)`;
+
+function number(flag: string, value: string | undefined, min: number, max: number): number {
+  const parsed = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+    throw new BenchUsageError(`${flag} needs a number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+/** Parses the benchmark's flags (`--flag value` or `--flag=value`). Pure, so it is tested on its own. */
+export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2)): BenchOptions {
+  const given = new Map<string, string | undefined>();
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    switch (flag) {
+      case '--quick':
+        if (inline !== undefined) throw new BenchUsageError('--quick takes no value');
+        given.set(flag, 'true');
+        break;
+      case '--duration':
+      case '--github-latency-ms':
+      case '--out':
+        given.set(flag, inline ?? argv[(i += 1)]);
+        break;
+      default:
+        throw new BenchUsageError(`unknown argument ${JSON.stringify(arg)}`);
+    }
+  }
+  const quick = given.has('--quick');
+  const out = given.get('--out');
+  if (given.has('--out') && (out === undefined || out.trim() === ''))
+    throw new BenchUsageError('--out needs a file name');
+  return {
+    quick,
+    durationSeconds: given.has('--duration')
+      ? number('--duration', given.get('--duration'), 1, 600)
+      : quick
+        ? 1
+        : 5,
+    githubLatencyMs: given.has('--github-latency-ms')
+      ? number('--github-latency-ms', given.get('--github-latency-ms'), 0, 10_000)
+      : 20,
+    out: out ?? 'bench/results/latest.md',
+    coldStarts: quick ? 1 : 7,
+    stormSize: quick ? 200 : 1000,
+    ...(quick ? { maxRequestsPerRun: 200 } : {}),
+  };
+}

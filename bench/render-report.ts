@@ -1,0 +1,99 @@
+import type { LoadResult } from './run-load.js';
+
+/** One line of the load table. */
+export interface LoadRow {
+  scenario: string;
+  connections: number;
+  load: LoadResult;
+  /** The bare server's result at the same concurrency, for the "% of bare" column. */
+  bare?: LoadResult;
+  /** GitHub (or Compute) calls the fake received while the row ran; undefined where not counted. */
+  upstreamCalls?: number;
+}
+
+/** Cold start and memory of one service. */
+export interface ProcessRow {
+  service: string;
+  /** Milliseconds from spawn to the first answer, one per spawn. */
+  coldStartsMs: number[];
+  /** What "first answer" means for this service. */
+  readyWhen: string;
+  idleRssMB: number | undefined;
+  loadedRssMB: number | undefined;
+}
+
+/** A target from the issue, and whether the run met it. */
+export interface TargetRow {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface ReportMeta {
+  title: string;
+  environment: string[];
+  notes: string[];
+}
+
+const fixed = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function failures(load: LoadResult): string {
+  const parts = [`${load.errors} / ${load.non2xx}`];
+  const odd = Object.entries(load.statusCounts).filter(([status]) => !status.startsWith('2'));
+  if (odd.length > 0) parts.push(`(${odd.map(([status, count]) => `${count}×${status}`).join(', ')})`);
+  return parts.join(' ');
+}
+
+/** Upstream calls per 1000 answered requests. */
+export function perThousand(calls: number | undefined, load: LoadResult): string {
+  if (calls === undefined) return '–';
+  if (load.requests === 0) return calls === 0 ? '0' : '∞';
+  const value = (calls * 1000) / load.requests;
+  return value < 10 ? value.toFixed(2) : value.toFixed(0);
+}
+
+/** The Markdown report: the load table, cold start and memory, targets, notes. */
+export function renderReport(
+  meta: ReportMeta,
+  rows: LoadRow[],
+  processes: ProcessRow[],
+  targets: TargetRow[],
+): string {
+  const lines = [`# ${meta.title}`, '', ...meta.environment.map((line) => `- ${line}`), ''];
+  lines.push(
+    '| Scenario | Conc. | Requests | Req/s | % of bare | p50 ms | p99 ms | Upstream calls | Calls / 1000 req | Errors / non-2xx |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|---|',
+  );
+  for (const row of rows) {
+    const { load } = row;
+    const share =
+      row.bare && row.bare.requestsPerSecond > 0
+        ? `${fixed((100 * load.requestsPerSecond) / row.bare.requestsPerSecond, 1)}%`
+        : '–';
+    lines.push(
+      `| ${row.scenario} | ${row.connections} | ${load.requests} | ${fixed(load.requestsPerSecond, load.requestsPerSecond < 10 ? 1 : 0)} | ${share} | ${fixed(load.p50)} | ${fixed(load.p99)} | ${row.upstreamCalls ?? '–'} | ${perThousand(row.upstreamCalls, load)} | ${failures(load)} |`,
+    );
+  }
+  lines.push(
+    '',
+    '| Service | Cold start, median (min–max, n) | Ready when | RSS idle after start | RSS after the load |',
+    '|---|---|---|--:|--:|',
+  );
+  for (const p of processes) {
+    const mb = (value: number | undefined) => (value === undefined ? '–' : `${value.toFixed(1)} MB`);
+    lines.push(
+      `| ${p.service} | ${fixed(median(p.coldStartsMs))} ms (${fixed(Math.min(...p.coldStartsMs))}–${fixed(Math.max(...p.coldStartsMs))}, n=${p.coldStartsMs.length}) | ${p.readyWhen} | ${mb(p.idleRssMB)} | ${mb(p.loadedRssMB)} |`,
+    );
+  }
+  lines.push('', '| Target (issue #8) | Measured | Met |', '|---|---|---|');
+  for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`);
+  lines.push('', ...meta.notes.map((note) => `- ${note}`), '');
+  return lines.join('\n');
+}

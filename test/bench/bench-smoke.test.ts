@@ -1,0 +1,128 @@
+/**
+ * Runs the built benchmark with `--quick` (every row, at most 200 requests each) and checks the report:
+ * every row is there and answered without errors, the targets table is filled in, and the bench's own
+ * audit found no secret in the services' logs. `npm test` builds first; run `npm run build` before
+ * running this file on its own.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BenchUsageError, parseBenchOptions } from '../../bench/parse-bench-options.js';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const entry = path.join(root, 'dist/bench/bench.js');
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('parseBenchOptions', () => {
+  it.each([
+    [
+      [],
+      {
+        durationSeconds: 5,
+        githubLatencyMs: 20,
+        quick: false,
+        out: 'bench/results/latest.md',
+        coldStarts: 7,
+        stormSize: 1000,
+      },
+    ],
+    [
+      ['--duration', '10', '--github-latency-ms=50', '--out', 'x.md'],
+      { durationSeconds: 10, githubLatencyMs: 50, out: 'x.md' },
+    ],
+    [['--quick'], { quick: true, durationSeconds: 1, maxRequestsPerRun: 200, coldStarts: 1, stormSize: 200 }],
+  ])('parses %j', (argv, expected) => {
+    expect(parseBenchOptions(argv)).toMatchObject(expected);
+  });
+
+  it.each([
+    [['--duration', 'x']],
+    [['--duration', '0']],
+    [['--github-latency-ms', '-1']],
+    [['--out']],
+    [['--quick=1']],
+    [['extra']],
+  ])('refuses %j', (argv) => {
+    expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
+  });
+});
+
+describe('npm run bench -- --quick', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses unknown flags with the usage', async () => {
+    expect(fs.existsSync(entry)).toBe(true);
+    const res = await run(['--fast']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/unknown argument "--fast"/);
+    expect(res.stderr).toMatch(/Usage: npm run bench/);
+  });
+
+  it('produces every row of the report, without errors', async () => {
+    const out = path.join(dir, 'quick.md');
+    const res = await run(['--quick', '--out', out]);
+    expect({ code: res.code, stderr: res.code === 0 ? '' : res.stderr }).toEqual({ code: 0, stderr: '' });
+    const report = fs.readFileSync(out, 'utf8');
+    expect(res.stdout).toContain(report);
+
+    const headers = ['| Scenario |', '| Service |', '| Target (issue #8) |'];
+    const rows = report
+      .split('\n')
+      .filter((line) => line.startsWith('| ') && !headers.some((h) => line.startsWith(h)));
+    const row = (scenario: string, connections?: number) =>
+      rows.filter(
+        (line) =>
+          line.startsWith(`| ${scenario}`) &&
+          (connections === undefined || line.split('|')[2]!.trim() === String(connections)),
+      );
+    for (const connections of [1, 16, 64]) {
+      expect(row('bare node:http', connections)).toHaveLength(1);
+      expect(row('/register, reuse on |', connections)).toHaveLength(1);
+      expect(row('/register, reuse off, GITHUB_WRITE_INTERVAL_MS=350 (default)', connections)).toHaveLength(
+        1,
+      );
+      expect(row('/register, reuse off, GITHUB_WRITE_INTERVAL_MS=0', connections)).toHaveLength(1);
+    }
+    expect(row('/register, reuse on: boot storm', 64)).toHaveLength(2);
+    expect(row('/jitconfig, GITHUB_WRITE_INTERVAL_MS=350 (default)', 16)).toHaveLength(1);
+    expect(row('/jitconfig, GITHUB_WRITE_INTERVAL_MS=0', 16)).toHaveLength(1);
+    expect(row('deleter GET /', 16)).toHaveLength(1);
+    expect(row('deleter DELETE /, fresh VM each', 16)).toHaveLength(2);
+    expect(row('token proxy')).toHaveLength(1);
+    expect(row('instance deleter')).toHaveLength(1);
+    for (const target of [
+      'GitHub calls per 1000',
+      '/register throughput with verification',
+      'cold start ≤',
+      'RSS ≤',
+    ]) {
+      expect(row(target)).toHaveLength(1);
+      expect(row(target)[0]).toMatch(/\| (yes|\*\*no\*\*) \|$/);
+    }
+
+    // No connection errors and no non-2xx answers anywhere in the load table.
+    const failures = rows.filter((line) => /\| \d+ \/ \d+/.test(line) && !/\| 0 \/ 0 \|$/.test(line));
+    expect(failures).toEqual([]);
+    // Reuse on: a scope costs its cold miss only: installation lookup (unless configured), installation
+    // token, registration token.
+    for (const line of row('/register, reuse on')) {
+      expect(line.split('|')[8]!.trim()).toBe(line.includes('GITHUB_INSTALLATION_ID set') ? '2' : '3');
+    }
+    expect(report).toMatch(/service log audit: \d+ lines, no token, key or identity token found/);
+  });
+});

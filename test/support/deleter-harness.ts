@@ -1,0 +1,104 @@
+import { OAuth2Client } from 'google-auth-library';
+import { compileAnchoredRegex, createIdTokenVerifier } from '../../shared/src/index.js';
+import { createApp, createGoogleComputeApi } from '../../services/instance-deleter/src/index.js';
+import { startFakeComputeApi } from '../../sandbox/fakes/compute-api.js';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
+import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { captureLogs } from './log-capture.js';
+import type { CapturedLogger } from './log-capture.js';
+
+export const DELETER_AUDIENCE = 'https://instance-deleter.example.run.app';
+export const DELETER_PROJECT = { projectId: 'runners-prod', projectNumber: '123456789012' } as const;
+export const DELETER_REGION = 'us-central1';
+export const DELETER_ZONE = 'us-central1-a';
+/** The deleter's own Compute access token: it must never reach a log or a response. */
+export const DELETER_ACCESS_TOKEN = 'ya29.deleter-harness-access-token';
+
+/** The fake issuer and Compute API behind an in-process deleter. */
+export interface DeleterFakes {
+  issuer: FakeGoogleIssuer;
+  compute: FakeComputeApi;
+  close(): Promise<void>;
+}
+
+/** Starts the fake issuer and a fake Compute API that knows project `runners-prod`. */
+export async function startDeleterFakes(
+  options: { deletionDelayMs?: number; issuer?: FakeGoogleIssuer } = {},
+): Promise<DeleterFakes> {
+  const issuer = options.issuer ?? (await startFakeGoogleIssuer());
+  const compute = await startFakeComputeApi({ deletionDelayMs: options.deletionDelayMs ?? Infinity });
+  compute.addProject(DELETER_PROJECT);
+  return {
+    issuer,
+    compute,
+    close: async () => {
+      await Promise.all([compute.close(), options.issuer ? Promise.resolve() : issuer.close()]);
+    },
+  };
+}
+
+export interface DeleterOptions {
+  /** Default 10 s; the stability wait uses the real clock. */
+  stabilizeTimeoutMs?: number;
+  /** ALLOWED_MIG_PATTERN; default `gh-runner-[a-z0-9-]+`, which every MIG of {@link regionalMig} matches. */
+  pattern?: string;
+}
+
+export interface Deleter {
+  app: ReturnType<typeof createApp>;
+  logs: CapturedLogger;
+  /** The `format=full` identity token of `vm` for the deleter's audience (claims overridable). */
+  token(vm: FakeInstance, overrides?: Partial<ComputeEngineIdentity>, audience?: string): string;
+}
+
+/** The deleter as create-app-from-config builds it, with the real Compute clients pointed at the fake. */
+export function buildDeleter(fakes: DeleterFakes, options: DeleterOptions = {}): Deleter {
+  const logs = captureLogs();
+  const auth = new OAuth2Client();
+  auth.setCredentials({ access_token: DELETER_ACCESS_TOKEN });
+  const app = createApp({
+    verifier: createIdTokenVerifier({ audiences: [DELETER_AUDIENCE], certsUrl: fakes.issuer.certsUrl }),
+    compute: createGoogleComputeApi(fakes.compute.clientOptions(auth)),
+    migPattern: compileAnchoredRegex(options.pattern ?? 'gh-runner-[a-z0-9-]+'),
+    logger: logs.logger,
+    stabilizeTimeoutMs: options.stabilizeTimeoutMs ?? 10_000,
+    random: () => 0,
+  });
+  return {
+    app,
+    logs,
+    token: (vm, overrides = {}, audience = DELETER_AUDIENCE) =>
+      fakes.issuer.mintIdentityToken({
+        audience,
+        email: `runner@${DELETER_PROJECT.projectId}.iam.gserviceaccount.com`,
+        compute: {
+          projectId: DELETER_PROJECT.projectId,
+          projectNumber: Number(DELETER_PROJECT.projectNumber),
+          zone: vm.zone,
+          instanceId: vm.id,
+          instanceName: vm.name,
+          ...overrides,
+        },
+      }),
+  };
+}
+
+let serial = 0;
+
+/** A regional MIG `name` in us-central1 (a fresh name each call unless given). */
+export function regionalMig(
+  fakes: DeleterFakes,
+  name = `gh-runner-adv${(serial += 1).toString(36)}`,
+): FakeMig {
+  return fakes.compute.addMig({ project: DELETER_PROJECT.projectId, region: DELETER_REGION, name });
+}
+
+/** A VM of `mig` in us-central1-a. */
+export function memberOf(
+  fakes: DeleterFakes,
+  mig: FakeMig,
+  name = `${mig.name}-vm${(serial += 1).toString(36)}`,
+): FakeInstance {
+  return fakes.compute.addInstance({ project: DELETER_PROJECT.projectId, zone: DELETER_ZONE, name, mig });
+}
