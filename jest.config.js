@@ -8,6 +8,8 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The log audit: after each test file, nothing its services logged may look like a secret.
+  setupFilesAfterEnv: ['<rootDir>/test/support/log-audit.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

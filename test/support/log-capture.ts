@@ -9,11 +9,21 @@ export interface CapturedLogger {
   text(): string;
 }
 
+/** Everything any captured logger of this test file wrote: test/support/log-audit.ts scans it after the file. */
+const everything: string[] = [];
+
+/** All log text captured in this test file so far. */
+export function allCapturedLogs(): string {
+  return everything.join('');
+}
+
 export function captureLogs(level = 'debug'): CapturedLogger {
   const chunks: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk.toString('utf8'));
+      const text = chunk.toString('utf8');
+      chunks.push(text);
+      everything.push(text);
       callback();
     },
   });
