@@ -27,7 +27,8 @@ import { median, perThousand, renderReport } from './render-report.js';
 import type { LoadRow, ProcessRow, TargetRow } from './render-report.js';
 import { runLoad } from './run-load.js';
 import type { LoadRequest, LoadResult } from './run-load.js';
-import { childPidRunning, freePort, residentMemoryMiB, spawnNode, waitForAnswer } from './service-process.js';
+import { freePort } from '../sandbox/node-process.js';
+import { residentMemoryMiB, spawnNode, waitForAnswer } from './service-process.js';
 
 const CONCURRENCIES = [1, 16, 64] as const;
 /** The proxy's default spacing of GitHub writes (GITHUB_WRITE_INTERVAL_MS). */
@@ -529,11 +530,6 @@ async function bareRows(
   return { rows, byConcurrency };
 }
 
-function serviceRss(entry: string): number | undefined {
-  const pid = childPidRunning(path.join(repoRoot(), entry));
-  return pid === undefined ? undefined : mb(residentMemoryMiB(pid));
-}
-
 async function main(): Promise<void> {
   let options: BenchOptions;
   try {
@@ -615,8 +611,8 @@ async function main(): Promise<void> {
     const deleter = await deleterRows(sandbox, options, audit, bare.byConcurrency);
     rows.push(...deleter.rows);
     notes.push(...deleter.notes);
-    proxyRss = serviceRss(proxyEntry);
-    deleterRss = serviceRss(deleterEntry);
+    proxyRss = mb(residentMemoryMiB(sandbox.servicePids.tokenProxy));
+    deleterRss = mb(residentMemoryMiB(sandbox.servicePids.instanceDeleter));
   });
 
   // Sandbox 1b: as 1, with the installation id configured, so no scope needs an installation lookup.

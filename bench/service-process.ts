@@ -1,59 +1,17 @@
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import { spawnNode as spawnNodeProcess } from '../sandbox/node-process.js';
+import type { NodeProcess } from '../sandbox/node-process.js';
 
 /** A process the benchmark spawned, with its port. */
-export interface SpawnedProcess {
-  child: ChildProcess;
+export interface SpawnedProcess extends NodeProcess {
   port: number;
-  /** The last lines it printed, for error messages. */
-  output(): string;
-  stop(): Promise<void>;
 }
 
-/** A free loopback port (released before the caller binds it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `node entry` with `env` (and nothing else of this process's environment). */
+/** Starts `node entry` with `env` (and nothing else of this process's environment) on `port`. */
 export function spawnNode(entry: string, env: Record<string, string>, port: number): SpawnedProcess {
-  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
-  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const collect = (chunk: Buffer) => {
-    lines.push(
-      ...chunk
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => line !== ''),
-    );
-    lines.splice(0, Math.max(0, lines.length - 30));
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    child,
-    port,
-    output: () => lines.join('\n'),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return { ...spawnNodeProcess(entry, env), port };
 }
 
 /** One HTTP GET on loopback: its status, or undefined when nothing answered (yet). */
@@ -105,26 +63,4 @@ export function residentMemoryMiB(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The pid of this process's child running `entry` (the sandbox does not expose its children's pids).
- * Only direct children are considered, so services other runs started on this machine are not mistaken.
- */
-export function childPidRunning(entry: string): number | undefined {
-  let found: number | undefined;
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      // Fields after the parenthesised command: state, ppid, …
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== process.pid) continue;
-      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (cmdline.includes(entry)) found = Number(name);
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return found;
 }

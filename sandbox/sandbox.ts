@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,6 +11,8 @@ import { startFakeGoogleIssuer } from './fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
+import { freePort, spawnNode } from './node-process.js';
+import type { NodeProcess } from './node-process.js';
 
 /** The project every simulated resource lives in. */
 export const SANDBOX_PROJECT = { projectId: 'sandbox-project', projectNumber: 123456789012 } as const;
@@ -90,6 +90,8 @@ export interface Sandbox {
   migs: Record<RunnerKind, FakeMig>;
   /** The VMs that exist now (deleted ones drop out). */
   vms(): SandboxVm[];
+  /** Process ids of the two services, for measuring them. */
+  servicePids: { tokenProxy: number; instanceDeleter: number };
   /** Boots one more VM in a MIG, as the MIG would when it scales out. */
   addVm(kind: RunnerKind, attributes?: Record<string, string>): Promise<SandboxVm>;
   stop(): Promise<void>;
@@ -128,22 +130,6 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-interface ServiceProcess {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
 /**
  * Starts a built service the way production does (`node dist/.../main.js` with its environment), and waits
  * until it answers HTTP. A service that exits first is an error carrying what it printed.
@@ -154,51 +140,28 @@ async function startService(
   port: number,
   env: Record<string, string>,
   onLog: (service: string, line: string) => void,
-): Promise<ServiceProcess> {
+): Promise<NodeProcess> {
   if (!fs.existsSync(entry)) {
     throw new SandboxError(`${entry} is missing: run \`npm run build\` first`);
   }
-  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line === '') continue;
-      output.push(line);
-      if (output.length > 50) output.shift();
-      onLog(name, line);
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
+  const service = spawnNode(entry, env, (line) => onLog(name, line));
   const deadline = Date.now() + 15_000;
   for (;;) {
     const state = await Promise.race([
-      exited.then(() => 'exited' as const),
+      service.exited.then(() => 'exited' as const),
       fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) }).then(
         () => 'up' as const,
         () => 'down' as const,
       ),
     ]);
-    if (state === 'up') break;
-    if (state === 'exited') throw new SandboxError(`${name} exited during start-up:\n${output.join('\n')}`);
+    if (state === 'up') return service;
+    if (state === 'exited') throw new SandboxError(`${name} exited during start-up:\n${service.output()}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new SandboxError(`${name} did not answer on port ${port} within 15 s:\n${output.join('\n')}`);
+      await service.stop(0);
+      throw new SandboxError(`${name} did not answer on port ${port} within 15 s:\n${service.output()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return {
-    child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 function randomSuffix(): string {
@@ -382,6 +345,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       proxyUrl,
       deleterUrl,
       migs,
+      servicePids: { tokenProxy: proxy.child.pid!, instanceDeleter: deleter.child.pid! },
       vms: () => [...vms.values()],
       addVm,
       stop,
