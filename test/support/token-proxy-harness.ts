@@ -1,4 +1,6 @@
 import type { Express } from 'express';
+import request from 'supertest';
+import type { Test } from 'supertest';
 import { createIdTokenVerifier, compilePattern } from '../../shared/src/index.js';
 import {
   createApp,
@@ -75,7 +77,15 @@ export interface Proxy {
   app: Express;
   logs: CapturedLogger;
   /** An identity token for the proxy's audience. */
-  token(options?: { email?: string; compute?: ComputeEngineIdentity; audience?: string }): string;
+  token(options?: TokenOptions): string;
+  /** A request to the proxy carrying a fresh identity token for `identity`; `.send(body)` it. */
+  call(method: 'post' | 'delete', path: string, identity?: TokenOptions): Test;
+}
+
+export interface TokenOptions {
+  email?: string;
+  compute?: ComputeEngineIdentity;
+  audience?: string;
 }
 
 /** Builds the token proxy exactly as main.ts does, pointed at the fakes, with short retry waits. */
@@ -116,13 +126,19 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
     logger: logs.logger,
     deadlineMs: options.deadlineMs ?? 10_000,
   });
+  const token = ({
+    email = 'runner@runners-prod.iam.gserviceaccount.com',
+    compute,
+    audience = PROXY_AUDIENCE,
+  }: TokenOptions = {}) =>
+    fakes.issuer.mintIdentityToken({ audience, email, ...(compute ? { compute } : {}) });
   return {
     app,
     logs,
-    token: ({
-      email = 'runner@runners-prod.iam.gserviceaccount.com',
-      compute,
-      audience = PROXY_AUDIENCE,
-    } = {}) => fakes.issuer.mintIdentityToken({ audience, email, ...(compute ? { compute } : {}) }),
+    token,
+    call: (method, path, identity) =>
+      request(app)
+        [method](path)
+        .set('Authorization', `Bearer ${token(identity)}`),
   };
 }

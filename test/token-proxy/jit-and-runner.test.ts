@@ -59,10 +59,7 @@ describe('POST /jitconfig', () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/jitconfig', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       encoded_jit_config: expect.any(String),
@@ -84,15 +81,12 @@ describe('POST /jitconfig', () => {
   it('takes labels, group and work folder from the request when the rule allows them', async () => {
     const proxy = buildProxy(fakes, { policy });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(presubmit())}`)
-      .send({
-        scope: 'my-org',
-        labels: ['self-hosted', 'CPU-16'],
-        runner_group: 'presubmit',
-        work_folder: 'work/_w',
-      });
+    const res = await proxy.call('post', '/jitconfig', presubmit()).send({
+      scope: 'my-org',
+      labels: ['self-hosted', 'CPU-16'],
+      runner_group: 'presubmit',
+      work_folder: 'work/_w',
+    });
     expect(res.status).toBe(200);
     expect(since(mark, 'POST', /generate-jitconfig$/)[0]!.body).toMatchObject({
       labels: ['self-hosted', 'CPU-16'],
@@ -104,9 +98,8 @@ describe('POST /jitconfig', () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = postsubmit();
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
+    const res = await proxy
+      .call('post', '/jitconfig', identity)
       .send({ scope: 'my-org/app', labels: ['self-hosted', 'postsubmit'], runner_group: 'Default' });
     expect(res.status).toBe(200);
     expect(
@@ -119,14 +112,11 @@ describe('POST /jitconfig', () => {
 
   it('works with a GitHub App token down-scoped to self-hosted runners', async () => {
     const proxy = buildProxy(fakes, { policy, credentials: 'app' });
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(postsubmit())}`)
-      .send({
-        scope: 'my-org',
-        labels: ['postsubmit'],
-        runner_group: 'postsubmit',
-      });
+    const res = await proxy.call('post', '/jitconfig', postsubmit()).send({
+      scope: 'my-org',
+      labels: ['postsubmit'],
+      runner_group: 'postsubmit',
+    });
     expect(res.status).toBe(200);
     expect(fakes.github.issuedTokens.installation.at(-1)!.requested).toEqual({
       permissions: { organization_self_hosted_runners: 'write' },
@@ -178,10 +168,7 @@ describe('POST /jitconfig', () => {
   ])('refuses a presubmit VM asking for %s', async (_, extra, status, message) => {
     const proxy = buildProxy(fakes, { policy });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(presubmit())}`)
-      .send({ scope: 'my-org', ...extra });
+    const res = await proxy.call('post', '/jitconfig', presubmit()).send({ scope: 'my-org', ...extra });
     expect(res.status).toBe(status);
     expect(res.body.error).toContain(message);
     expect(since(mark, 'POST', /generate-jitconfig$/)).toHaveLength(0);
@@ -189,9 +176,8 @@ describe('POST /jitconfig', () => {
 
   it('requires labels when the rule has no default labels', async () => {
     const proxy = buildProxy(fakes, { policy });
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(postsubmit())}`)
+    const res = await proxy
+      .call('post', '/jitconfig', postsubmit())
       .send({ scope: 'my-org', runner_group: 'postsubmit' });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/labels are required/);
@@ -200,9 +186,8 @@ describe('POST /jitconfig', () => {
   it('uses the Default group when neither the request nor the rule names one', async () => {
     const proxy = buildProxy(fakes, { policy });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(postsubmit())}`)
+    const res = await proxy
+      .call('post', '/jitconfig', postsubmit())
       .send({ scope: 'my-org', labels: ['linux'] });
     expect(res.status).toBe(200);
     expect(since(mark, 'POST', /generate-jitconfig$/)[0]!.body).toMatchObject({ runner_group_id: 1 });
@@ -210,18 +195,16 @@ describe('POST /jitconfig', () => {
 
   it('allows any group and labels to any VM when no policy is configured', async () => {
     const proxy = buildProxy(fakes);
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token({ compute: vm(uniqueName('vm')) })}`)
+    const res = await proxy
+      .call('post', '/jitconfig', { compute: vm(uniqueName('vm')) })
       .send({ scope: 'my-org', labels: ['anything'], runner_group: 'postsubmit' });
     expect(res.status).toBe(200);
   });
 
   it('answers 400 for a group the scope does not have', async () => {
     const proxy = buildProxy(fakes);
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token({ compute: vm(uniqueName('vm')) })}`)
+    const res = await proxy
+      .call('post', '/jitconfig', { compute: vm(uniqueName('vm')) })
       .send({ scope: 'my-org', labels: ['x'], runner_group: 'nonexistent' });
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('runner group "nonexistent" does not exist in my-org');
@@ -232,10 +215,7 @@ describe('POST /jitconfig', () => {
     const mark = fakes.github.controls.calls.length;
     const results = await Promise.all(
       Array.from({ length: 8 }, () =>
-        request(proxy.app)
-          .post('/jitconfig')
-          .set('Authorization', `Bearer ${proxy.token(presubmit())}`)
-          .send({ scope: 'my-org' }),
+        proxy.call('post', '/jitconfig', presubmit()).send({ scope: 'my-org' }),
       ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(8).fill(200));
@@ -247,10 +227,7 @@ describe('POST /jitconfig', () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
     const stale = fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'offline' });
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/jitconfig', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(res.body.runner.id).not.toBe(stale.id);
     expect(
@@ -265,10 +242,7 @@ describe('POST /jitconfig', () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
     const live = fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online' });
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/jitconfig', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(409);
     expect(res.body.error).toContain('is already online');
     expect(runnerNamed(identity.compute.instanceName)!.id).toBe(live.id);
@@ -276,10 +250,7 @@ describe('POST /jitconfig', () => {
 
   it('answers 403 for a token without Compute Engine claims', async () => {
     const proxy = buildProxy(fakes);
-    const res = await request(proxy.app)
-      .post('/jitconfig')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org', labels: ['x'] });
+    const res = await proxy.call('post', '/jitconfig').send({ scope: 'my-org', labels: ['x'] });
     expect(res.status).toBe(403);
     expect(res.body.error).toMatch(/format=full/);
   });
@@ -301,10 +272,7 @@ describe('jitOnly rules', () => {
 
   it("leave other rules' callers their registration tokens", async () => {
     const proxy = buildProxy(fakes, { policy });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token(postsubmit())}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register', postsubmit()).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
   });
 });
@@ -315,10 +283,7 @@ describe('DELETE /runner', () => {
     const identity = presubmit();
     const mine = fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online' });
     const other = fakes.github.addRunner(ORG, { name: uniqueName('gh-postsubmit'), status: 'online' });
-    const res = await request(proxy.app)
-      .delete('/runner')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('delete', '/runner', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ deleted: true, runner: { id: mine.id, name: identity.compute.instanceName } });
     expect(runnerNamed(identity.compute.instanceName)).toBeUndefined();
@@ -328,10 +293,7 @@ describe('DELETE /runner', () => {
   it('answers 200 when no such runner is registered (idempotent)', async () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
-    const res = await request(proxy.app)
-      .delete('/runner')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('delete', '/runner', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       deleted: false,
@@ -343,10 +305,7 @@ describe('DELETE /runner', () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
     fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online', busy: true });
-    const res = await request(proxy.app)
-      .delete('/runner')
-      .set('Authorization', `Bearer ${proxy.token(identity)}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('delete', '/runner', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(409);
     expect(res.body.error).toContain('is running a job');
     expect(runnerNamed(identity.compute.instanceName)).toBeDefined();
@@ -354,15 +313,11 @@ describe('DELETE /runner', () => {
 
   it("answers 403 for a token without Compute Engine claims, and for a scope outside the caller's rule", async () => {
     const proxy = buildProxy(fakes, { policy });
-    const noCompute = await request(proxy.app)
-      .delete('/runner')
-      .set('Authorization', `Bearer ${proxy.token({ email: presubmit().email })}`)
+    const noCompute = await proxy
+      .call('delete', '/runner', { email: presubmit().email })
       .send({ scope: 'my-org' });
     expect(noCompute.status).toBe(403);
-    const otherScope = await request(proxy.app)
-      .delete('/runner')
-      .set('Authorization', `Bearer ${proxy.token(presubmit())}`)
-      .send({ scope: 'my-org/app' });
+    const otherScope = await proxy.call('delete', '/runner', presubmit()).send({ scope: 'my-org/app' });
     expect(otherScope.status).toBe(403);
   });
 });

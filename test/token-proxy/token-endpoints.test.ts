@@ -28,10 +28,7 @@ describe('POST /register and /remove with a PAT', () => {
   ])('returns a registration token for %s', async (_, scope, path) => {
     const proxy = buildProxy(fakes);
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope });
+    const res = await proxy.call('post', '/register').send({ scope });
     expect(res.status).toBe(200);
     const issued = fakes.github.issuedTokens.runner.at(-1)!;
     expect(res.body).toEqual({ token: issued.token, expires_at: issued.expires_at });
@@ -41,19 +38,15 @@ describe('POST /register and /remove with a PAT', () => {
 
   it('returns a remove token', async () => {
     const proxy = buildProxy(fakes);
-    const res = await request(proxy.app)
-      .post('/remove')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/remove').send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(fakes.github.issuedTokens.runner.at(-1)).toMatchObject({ kind: 'remove', token: res.body.token });
   });
 
   it('parses a JSON body sent as application/x-www-form-urlencoded, as curl --data-binary does', async () => {
     const proxy = buildProxy(fakes);
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
+    const res = await proxy
+      .call('post', '/register')
       .set('Content-Type', 'application/x-www-form-urlencoded')
       .send('{"scope": "my-org"}');
     expect(res.status).toBe(200);
@@ -64,10 +57,7 @@ describe('POST /register and /remove with a PAT', () => {
 describe('POST /register with a GitHub App', () => {
   it('mints an installation token down-scoped to self-hosted runners for an org', async () => {
     const proxy = buildProxy(fakes, { credentials: 'app' });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     const minted = fakes.github.issuedTokens.installation.at(-1)!;
     expect(minted.requested).toEqual({ permissions: { organization_self_hosted_runners: 'write' } });
@@ -75,10 +65,7 @@ describe('POST /register with a GitHub App', () => {
 
   it('mints an installation token for one repository with administration only for a repo', async () => {
     const proxy = buildProxy(fakes, { credentials: 'app' });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org/app' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org/app' });
     expect(res.status).toBe(200);
     const minted = fakes.github.issuedTokens.installation.at(-1)!;
     expect(minted.requested).toEqual({ permissions: { administration: 'write' }, repositories: ['app'] });
@@ -88,10 +75,7 @@ describe('POST /register with a GitHub App', () => {
     const proxy = buildProxy(fakes, { credentials: 'app-discover', reuseSeconds: 0 });
     const mark = fakes.github.controls.calls.length;
     for (let i = 0; i < 3; i += 1) {
-      const res = await request(proxy.app)
-        .post('/register')
-        .set('Authorization', `Bearer ${proxy.token()}`)
-        .send({ scope: 'my-org' });
+      const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
       expect(res.status).toBe(200);
     }
     expect(since(mark, 'GET', '/orgs/my-org/installation')).toHaveLength(1);
@@ -100,10 +84,7 @@ describe('POST /register with a GitHub App', () => {
 
   it('answers a clear 502 naming the scope when the App is not installed there', async () => {
     const proxy = buildProxy(fakes, { credentials: 'app-discover', allowed: ['other-org'] });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'other-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'other-org' });
     expect(res.status).toBe(502);
     expect(res.body.error).toMatch(/the GitHub App is not installed on other-org/);
   });
@@ -111,10 +92,7 @@ describe('POST /register with a GitHub App', () => {
   it('refuses enterprise scopes clearly, without calling GitHub', async () => {
     const proxy = buildProxy(fakes, { credentials: 'app' });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'enterprise:acme' });
+    const res = await proxy.call('post', '/register').send({ scope: 'enterprise:acme' });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/enterprise runners need a proxy configured with a PAT/);
     expect(fakes.github.controls.calls.length).toBe(mark);
@@ -144,11 +122,7 @@ describe('bad requests', () => {
   ])('answers 400 for %s, without calling GitHub', async (_, body, message) => {
     const p = proxy();
     const mark = fakes.github.controls.calls.length;
-    const res = await request(p.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${p.token()}`)
-      .set('Content-Type', 'application/json')
-      .send(body);
+    const res = await p.call('post', '/register').set('Content-Type', 'application/json').send(body);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(message);
     expect(fakes.github.controls.calls.length).toBe(mark);
@@ -156,9 +130,8 @@ describe('bad requests', () => {
 
   it('answers 413 for a body over 64 KiB', async () => {
     const p = proxy();
-    const res = await request(p.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${p.token()}`)
+    const res = await p
+      .call('post', '/register')
       .send(JSON.stringify({ scope: 'my-org', pad: 'x'.repeat(70 * 1024) }));
     expect(res.status).toBe(413);
     expect(res.body.error).toMatch(/too large/);
@@ -172,9 +145,8 @@ describe('bad requests', () => {
 
   it('answers 401 for a token minted for another service', async () => {
     const p = proxy();
-    const res = await request(p.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${p.token({ audience: 'https://instance-deleter.example' })}`)
+    const res = await p
+      .call('post', '/register', { audience: 'https://instance-deleter.example' })
       .send({ scope: 'my-org' });
     expect(res.status).toBe(401);
   });
@@ -206,7 +178,7 @@ describe('bad requests', () => {
 describe('allowed and denied scopes', () => {
   const ask = async (options: { allowed?: string[]; denied?: string[] }, scope: string) => {
     const p = buildProxy(fakes, options);
-    return request(p.app).post('/register').set('Authorization', `Bearer ${p.token()}`).send({ scope });
+    return p.call('post', '/register').send({ scope });
   };
 
   it('allows nothing by default', async () => {
@@ -260,10 +232,7 @@ describe('the caller policy', () => {
 
   it('lets a caller have tokens for the scopes of the rule that names it', async () => {
     const p = buildProxy(fakes, { policy });
-    const res = await request(p.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${p.token(presubmit)}`)
-      .send({ scope: 'my-org/app' });
+    const res = await p.call('post', '/register', presubmit).send({ scope: 'my-org/app' });
     expect(res.status).toBe(200);
   });
 
@@ -287,20 +256,14 @@ describe('the caller policy', () => {
     ],
   ])('refuses %s with a 403 that does not reveal the rules', async (_, identity, scope) => {
     const p = buildProxy(fakes, { policy });
-    const res = await request(p.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${p.token(identity)}`)
-      .send({ scope });
+    const res = await p.call('post', '/register', identity).send({ scope });
     expect(res.status).toBe(403);
     expect(res.body.error).toBe(`this caller may not get tokens for scope "${scope}"`);
   });
 
   it('still applies the allow and deny lists on top of the policy', async () => {
     const p = buildProxy(fakes, { policy, denied: ['my-org/app'] });
-    const res = await request(p.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${p.token(presubmit)}`)
-      .send({ scope: 'my-org/app' });
+    const res = await p.call('post', '/register', presubmit).send({ scope: 'my-org/app' });
     expect(res.status).toBe(403);
     expect(res.body.error).toBe('scope "my-org/app" is not allowed');
   });
@@ -312,12 +275,7 @@ describe('token reuse in a boot storm', () => {
     fakes.github.controls.latencyMs = 20;
     const mark = fakes.github.controls.calls.length;
     const results = await Promise.all(
-      Array.from({ length: 300 }, () =>
-        request(proxy.app)
-          .post('/register')
-          .set('Authorization', `Bearer ${proxy.token()}`)
-          .send({ scope: 'my-org' }),
-      ),
+      Array.from({ length: 300 }, () => proxy.call('post', '/register').send({ scope: 'my-org' })),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(new Set(results.map((r) => r.body.token)).size).toBe(1);
@@ -329,12 +287,7 @@ describe('token reuse in a boot storm', () => {
     const proxy = buildProxy(fakes, { reuseSeconds: 0 });
     const mark = fakes.github.controls.calls.length;
     const results = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        request(proxy.app)
-          .post('/register')
-          .set('Authorization', `Bearer ${proxy.token()}`)
-          .send({ scope: 'my-org' }),
-      ),
+      Array.from({ length: 10 }, () => proxy.call('post', '/register').send({ scope: 'my-org' })),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(since(mark, 'POST', '/orgs/my-org/actions/runners/registration-token')).toHaveLength(10);
@@ -371,10 +324,7 @@ describe('GitHub failures', () => {
       times: 2,
     });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(since(mark, 'POST', '/orgs/my-org/actions/runners/registration-token')).toHaveLength(3);
   });
@@ -383,10 +333,7 @@ describe('GitHub failures', () => {
     const proxy = buildProxy(fakes);
     fakes.github.injectSecondaryRateLimit({ path: '/registration-token', retryAfterSeconds: 1 });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     const calls = since(mark, 'POST', '/orgs/my-org/actions/runners/registration-token');
     expect(calls).toHaveLength(2);
@@ -396,10 +343,7 @@ describe('GitHub failures', () => {
   it('answers 503 with Retry-After when the rate limit outlasts what it waits for', async () => {
     const proxy = buildProxy(fakes, { maxRateLimitWaitSeconds: 1 });
     fakes.github.injectSecondaryRateLimit({ path: '/registration-token', retryAfterSeconds: 120, times: 5 });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('120');
     expect(res.body.error).toMatch(/rate limit/);
@@ -408,10 +352,7 @@ describe('GitHub failures', () => {
   it('answers 503 on an exhausted primary rate limit', async () => {
     const proxy = buildProxy(fakes);
     fakes.github.setRateLimitRemaining(0, 600);
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(503);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(500);
   });
@@ -424,10 +365,7 @@ describe('GitHub failures', () => {
       body: { message: 'Not Found' },
     });
     const mark = fakes.github.controls.calls.length;
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(502);
     expect(res.body.error).toMatch(/while creating a registration token for my-org: Not Found/);
     expect(since(mark, 'POST', '/orgs/my-org/actions/runners/registration-token')).toHaveLength(1);
@@ -440,10 +378,7 @@ describe('GitHub failures', () => {
       status: 503,
       body: { message: 'Service Unavailable' },
     });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(502);
     expect(JSON.stringify(res.body)).not.toContain(PAT);
   });
@@ -451,10 +386,7 @@ describe('GitHub failures', () => {
   it('answers 502 when GitHub resets the connection', async () => {
     const proxy = buildProxy(fakes, { retries: 1 });
     fakes.github.controls.addFault({ path: '/registration-token', reset: true });
-    const res = await request(proxy.app)
-      .post('/register')
-      .set('Authorization', `Bearer ${proxy.token()}`)
-      .send({ scope: 'my-org' });
+    const res = await proxy.call('post', '/register').send({ scope: 'my-org' });
     expect(res.status).toBe(502);
   });
 
