@@ -22,6 +22,6 @@ import { createAppFromConfig } from './create-app-from-config.js';
 /** The Functions Framework target, `--entry-point` of `gcloud functions deploy`. */
 export const FUNCTION_TARGET = 'deleteInstance';
 
-const config = loadConfig(process.env);
+const config = loadConfig();
 const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
 http(FUNCTION_TARGET, createAppFromConfig(config, logger));

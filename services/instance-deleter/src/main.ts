@@ -4,7 +4,7 @@ import { createAppFromConfig } from './create-app-from-config.js';
 
 /** Starts the instance deleter as a plain HTTP server: Cloud Run, the sandbox, local use. */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
   const app = createAppFromConfig(config, logger);
   const { port } = await startServer(app, { port: config.port, logger, handleSignals: true });

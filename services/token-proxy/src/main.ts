@@ -7,7 +7,7 @@ import { createTokenCache } from './token-cache.js';
 
 /** Starts the token proxy from the environment: the production entry point (Cloud Run, the sandbox). */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, base: { service: 'token-proxy' } });
   const github = createOctokitRunnerApi({
     credentials: config.credentials,
