@@ -48,8 +48,12 @@ export async function startServer(
     closing ??= new Promise<void>((resolve) => {
       const timer = setTimeout(() => server.closeAllConnections(), grace);
       timer.unref();
+      // A keep-alive connection whose request finishes after close() would otherwise stay open until the
+      // grace period ends: close connections as soon as they fall idle.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       server.close(() => {
         clearTimeout(timer);
+        clearInterval(sweep);
         resolve();
       });
       server.closeIdleConnections();
