@@ -32,6 +32,23 @@ export async function startServer(
   const { logger } = options;
   const grace = options.shutdownGraceMs ?? 8000;
   const server = http.createServer(handler);
+  // Requests Node refuses before Express sees them (headers over 16 KiB, a malformed request line) still
+  // get a JSON body that says what is wrong, like every other refusal.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({
+      error: tooLarge ? 'request headers are too large' : 'malformed HTTP request',
+    });
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  });
   // Keep idle sockets open a little longer than Google's front ends do, so they never reuse a closed one.
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
