@@ -4,6 +4,7 @@ import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
 import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
 import type { FakeMetadataServer, SimulatedVm } from '../../sandbox/fakes/metadata-server.js';
+import { isolateGoogleClientEnv } from '../support/google-client-env.js';
 
 const AUDIENCE = 'https://token-proxy.example';
 // Above 2^63, so any trip through a JS number or int64 would change it.
@@ -26,37 +27,20 @@ interface ComputeClaims {
   google?: { compute_engine: Record<string, unknown> };
 }
 
-// google-auth-library and gcp-metadata read these; clear the ones that would send them elsewhere.
-const ENV_KEYS = [
-  'GCE_METADATA_HOST',
-  'GCE_METADATA_IP',
-  'METADATA_SERVER_DETECTION',
-  'GOOGLE_APPLICATION_CREDENTIALS',
-  'CLOUDSDK_CONFIG',
-  'GOOGLE_CLOUD_PROJECT',
-  'GCLOUD_PROJECT',
-] as const;
-
 describe('fake metadata server', () => {
   let issuer: FakeGoogleIssuer;
   let metadata: FakeMetadataServer;
   let verifier: OAuth2Client;
-  const savedEnv = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
+  let restoreEnv: () => void;
 
   beforeAll(async () => {
     issuer = await startFakeGoogleIssuer();
     metadata = await startFakeMetadataServer({ issuer, vm: VM });
     verifier = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: issuer.certsUrl } });
-    for (const key of ENV_KEYS) delete process.env[key];
-    process.env.GCE_METADATA_HOST = metadata.host;
-    // Keeps a developer's `gcloud auth application-default login` out of the way.
-    process.env.CLOUDSDK_CONFIG = '/nonexistent/gcloud';
+    restoreEnv = isolateGoogleClientEnv(metadata.host);
   });
   afterAll(async () => {
-    for (const [key, value] of savedEnv) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
+    restoreEnv();
     await metadata.close();
     await issuer.close();
   });

@@ -7,29 +7,12 @@ import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
 import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
 import type { FakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
+import { isolateGoogleClientEnv } from '../support/google-client-env.js';
 
 const AUDIENCE = 'https://us-central1-runners-prod.cloudfunctions.net/instance-deleter';
 const PROJECT = 'runners-prod';
 const PROJECT_NUMBER = 123456789012;
 const ZONE = 'us-central1-a';
-
-// function.ts reads these when it loads; google-auth-library and gcp-metadata read the rest. Each is
-// restored afterwards, and the ones that would send credentials lookups elsewhere are cleared.
-const ENV_KEYS = [
-  'AUTH_AUDIENCE',
-  'ALLOWED_MIG_PATTERN',
-  'ID_TOKEN_CERTS_URL',
-  'COMPUTE_API_ENDPOINT',
-  'STABILIZE_TIMEOUT_SECONDS',
-  'LOG_LEVEL',
-  'GCE_METADATA_HOST',
-  'GCE_METADATA_IP',
-  'METADATA_SERVER_DETECTION',
-  'GOOGLE_APPLICATION_CREDENTIALS',
-  'CLOUDSDK_CONFIG',
-  'GOOGLE_CLOUD_PROJECT',
-  'GCLOUD_PROJECT',
-] as const;
 
 describe('the Cloud Function entry point', () => {
   let issuer: FakeGoogleIssuer;
@@ -38,7 +21,7 @@ describe('the Cloud Function entry point', () => {
   let mig: FakeMig;
   let vm: FakeInstance;
   let server: Server;
-  const savedEnv = new Map(ENV_KEYS.map((key) => [key, process.env[key]]));
+  let restoreEnv: () => void;
 
   beforeAll(async () => {
     issuer = await startFakeGoogleIssuer();
@@ -67,27 +50,25 @@ describe('the Cloud Function entry point', () => {
       },
     });
 
-    for (const key of ENV_KEYS) delete process.env[key];
-    Object.assign(process.env, {
-      AUTH_AUDIENCE: AUDIENCE,
-      ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
-      ID_TOKEN_CERTS_URL: issuer.certsUrl,
-      COMPUTE_API_ENDPOINT: compute.url,
-      LOG_LEVEL: 'silent',
-      GCE_METADATA_HOST: metadata.host,
-      // Keeps a developer's `gcloud auth application-default login` out of the way.
-      CLOUDSDK_CONFIG: '/nonexistent/gcloud',
-    });
+    // function.ts reads its configuration from these when it loads; each is restored afterwards.
+    restoreEnv = isolateGoogleClientEnv(
+      metadata.host,
+      {
+        AUTH_AUDIENCE: AUDIENCE,
+        ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
+        ID_TOKEN_CERTS_URL: issuer.certsUrl,
+        COMPUTE_API_ENDPOINT: compute.url,
+        LOG_LEVEL: 'silent',
+      },
+      ['STABILIZE_TIMEOUT_SECONDS'],
+    );
     // Loaded only now: it reads its configuration when it loads, as it does on Cloud Functions.
     const { FUNCTION_TARGET } = await import('../../services/instance-deleter/src/function.js');
     server = getTestServer(FUNCTION_TARGET);
   });
 
   afterAll(async () => {
-    for (const [key, value] of savedEnv) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
+    restoreEnv();
     await Promise.all([metadata.close(), compute.close(), issuer.close()]);
   });
 
