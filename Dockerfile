@@ -6,7 +6,7 @@
 # Locally:    docker run --rm -p 8080:8080 -e SERVICE=token-proxy -e AUTH_AUDIENCE=... -e GITHUB_TOKEN=... IMAGE
 # See docs/deploy.md. scripts/measure-image.sh reproduces the runtime stage without Docker and measures it.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: all dependencies, compile TypeScript into dist/ ---------------------------------------------
 FROM ${NODE_IMAGE} AS build

@@ -13,7 +13,7 @@ Usage: deploy/instance-deleter.sh [--target function|run] [--skip-build] [--dry-
      deploy/deleter-role-permissions.txt, and binds it to the deleter's service account at project level.
   2. --target function (default): builds (npm run build), stages dist/ with package.json (main =
      dist/services/instance-deleter/src/function.js) and package-lock.json in a work directory, and
-     deploys it: gcloud functions deploy --gen2 --runtime=nodejs20 --entry-point=deleteInstance
+     deploys it: gcloud functions deploy --gen2 --runtime=nodejs24 --entry-point=deleteInstance
      --trigger-http --no-allow-unauthenticated --ingress-settings=internal-only. Its URL, and
      AUTH_AUDIENCE, is https://REGION-PROJECT_ID.cloudfunctions.net/INSTANCE_DELETER_NAME.
      --target run: deploys IMAGE with SERVICE=instance-deleter to Cloud Run (--ingress=internal,
@@ -111,7 +111,7 @@ if [[ "$target" == function ]]; then
     stage_function_source "$source_dir"
   fi
   run gcloud functions deploy "$INSTANCE_DELETER_NAME" --gen2 --project="$PROJECT_ID" --region="$REGION" \
-    --runtime=nodejs20 --source="$source_dir" --entry-point=deleteInstance --trigger-http \
+    --runtime=nodejs24 --source="$source_dir" --entry-point=deleteInstance --trigger-http \
     --no-allow-unauthenticated --ingress-settings=internal-only --service-account="$DELETER_SA_EMAIL" \
     --memory=512Mi --timeout="$((stabilize + 60))s" --max-instances="${DELETER_MAX_INSTANCES:-5}" \
     "$(env_vars_flag --set-env-vars "${env[@]}" "AUTH_AUDIENCE=$url")"

@@ -341,7 +341,7 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
     const deploy = one(run, 'gcloud', 'functions', 'deploy', 'gh-instance-deleter');
     for (const flag of [
       '--gen2',
-      '--runtime=nodejs20',
+      '--runtime=nodejs24',
       '--trigger-http',
       '--no-allow-unauthenticated',
       '--ingress-settings=internal-only',

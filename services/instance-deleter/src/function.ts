@@ -1,10 +1,10 @@
 /**
- * The instance deleter as a Cloud Function (Node.js 20, 2nd gen): an HTTP function registered with the
+ * The instance deleter as a Cloud Function (Node.js 24, 2nd gen): an HTTP function registered with the
  * Functions Framework under the target {@link FUNCTION_TARGET}, `deleteInstance`. Configuration is read
  * when the module loads, so a bad one fails the deployment's start-up rather than the first request.
  *
  * ```sh
- * gcloud functions deploy instance-deleter --gen2 --runtime=nodejs20 --region=us-central1 \
+ * gcloud functions deploy instance-deleter --gen2 --runtime=nodejs24 --region=us-central1 \
  *   --source=. --entry-point=deleteInstance --trigger-http --no-allow-unauthenticated \
  *   --service-account=instance-deleter@PROJECT.iam.gserviceaccount.com --timeout=120s \
  *   --set-env-vars='AUTH_AUDIENCE=https://REGION-PROJECT.cloudfunctions.net/instance-deleter,ALLOWED_MIG_PATTERN=gh-runner-.*'
