@@ -556,7 +556,8 @@ deleter_role_condition_expression() {
 # The caller policy of the token proxy for the trust levels, as one line of JSON (the format of
 # services/token-proxy/src/policy.ts). One rule per level: only that level's service account, from this
 # project, with an instance name of that level's MIG, may get a JIT config, for the allowed scopes, in that
-# level's runner group with that level's labels. No rule may use /register or /remove (jitOnly).
+# level's runner group with that level's labels. No rule may use /register or /remove (jitOnly), unless the
+# VMs register with tokens (RUNNER_MODE=token, the less safe mode deploy/vm/README.md describes).
 caller_policy_json() {
   local level
   local -a args=()
@@ -567,7 +568,7 @@ caller_policy_json() {
   command -v node >/dev/null || die "node is needed to write the caller policy (JSON)"
   # shellcheck disable=SC2016 # JavaScript, not shell
   node -e '
-    const [project, scopesText, ...rest] = process.argv.slice(1);
+    const [project, scopesText, mode, ...rest] = process.argv.slice(1);
     const scopes = scopesText.split(";").map((s) => s.trim()).filter((s) => s !== "");
     const rules = [];
     for (let i = 0; i < rest.length; i += 5) {
@@ -581,9 +582,9 @@ caller_policy_json() {
         labels,
         defaultRunnerGroup: group,
         defaultLabels: labels,
-        jitOnly: true,
+        jitOnly: mode !== "token",
       });
     }
     process.stdout.write(JSON.stringify({ rules }));
-  ' "$PROJECT_ID" "$ALLOWED_SCOPES" "${args[@]}"
+  ' "$PROJECT_ID" "$ALLOWED_SCOPES" "${RUNNER_MODE:-jit}" "${args[@]}"
 }

@@ -338,6 +338,11 @@ describe('deploy/token-proxy.sh --dry-run', () => {
     ).toBe(true);
   });
 
+  it('lets token-mode VMs (RUNNER_MODE=token) use /register, and only then', () => {
+    const tokenMode = runScript('token-proxy.sh', { RUNNER_MODE: 'token' });
+    expect(deployedPolicy(tokenMode).rules.map((rule) => rule.jitOnly)).toEqual([false, false]);
+  });
+
   it('uses POLICY_FILE instead when given', () => {
     const file = path.join(tmp, 'policy.json');
     fs.writeFileSync(
@@ -1225,6 +1230,25 @@ describe('--help', () => {
     });
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Usage: deploy\//);
+  });
+});
+
+describe('docs/deploy.md', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+
+  it('names only deploy scripts that exist, and every one of them', () => {
+    const named = new Set([...doc.matchAll(/deploy\/([a-z-]+\.sh)/g)].map((m) => m[1]!));
+    for (const script of named) expect(fs.existsSync(path.join(DEPLOY_DIR, script))).toBe(true);
+    for (const script of fs.readdirSync(DEPLOY_DIR).filter((f) => f.endsWith('.sh') && f !== 'lib.sh')) {
+      expect(named).toContain(script);
+    }
+  });
+
+  it('asks for no Node.js older than .node-version where a reader would copy it', () => {
+    const major = Number(fs.readFileSync(path.join(ROOT, '.node-version'), 'utf8').split('.')[0]);
+    for (const match of doc.matchAll(/nodejs(\d+)|`node` (\d+)|node:(\d+)/g)) {
+      expect(Number(match[1] ?? match[2] ?? match[3])).toBeGreaterThanOrEqual(major);
+    }
   });
 });
 
