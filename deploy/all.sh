@@ -8,7 +8,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: deploy/all.sh [--dry-run] [--env-file FILE] [--target function|run] [--skip-build]
-                     [--skip-template] [--help]
+                     [--skip-template | --runners-only] [--help]
 
 Runs, with the same variables and options:
   deploy/enable-apis.sh, deploy/service-accounts.sh, deploy/github-secret.sh, deploy/build-image.sh,
@@ -23,6 +23,8 @@ deploy/config.example.env lists them. Values set in the environment win over the
                          DELETER_TARGET
   --skip-build           use the existing dist/ for the deleter function
   --skip-template        stop after the services: no templates, no MIGs
+  --runners-only         only the templates and MIGs (after a change of deploy/vm/, the runner release,
+                         RUNNER_IMAGE or the machine shape); the services' URLs are read from Cloud Run
   --dry-run              print the commands instead of running them; gcloud and the key file are not needed
 USAGE
 }
@@ -30,9 +32,11 @@ USAGE
 common=()
 deleter_args=()
 skip_template=false
+runners_only=false
 while (($# > 0)); do
   case "$1" in
     --skip-template) skip_template=true ;;
+    --runners-only) runners_only=true ;;
     --skip-build) deleter_args+=(--skip-build) ;;
     --target) [[ -n "${2:-}" ]] || die "--target needs function or run"; DELETER_TARGET="$2"; shift ;;
     --target=*) DELETER_TARGET="${1#--target=}" ;;
@@ -73,12 +77,15 @@ step() {
   done <"$scratch"
 }
 
-step enable-apis.sh
-step service-accounts.sh
-step github-secret.sh
-step build-image.sh
-step token-proxy.sh
-step instance-deleter.sh "${deleter_args[@]+"${deleter_args[@]}"}"
+[[ "$skip_template" != true || "$runners_only" != true ]] || die "--skip-template and --runners-only exclude each other"
+if [[ "$runners_only" != true ]]; then
+  step enable-apis.sh
+  step service-accounts.sh
+  step github-secret.sh
+  step build-image.sh
+  step token-proxy.sh
+  step instance-deleter.sh "${deleter_args[@]+"${deleter_args[@]}"}"
+fi
 if [[ "$skip_template" != true ]]; then
   stamp="$(date -u +%Y%m%d-%H%M%S)"
   for level in "${LEVELS[@]}"; do

@@ -1121,6 +1121,15 @@ describe('deploy/all.sh --dry-run', () => {
     expect(find(skipped, 'gcloud', 'compute', 'instance-groups', 'managed', 'create')).toHaveLength(0);
   });
 
+  it('makes only the templates and MIGs with --runners-only', () => {
+    const runners = runScript('all.sh', {}, ['--dry-run', '--runners-only']);
+    expect(runners.status).toBe(0);
+    expect(runners.stdout).not.toMatch(/gcloud (services|secrets|builds|run deploy|functions|iam)/);
+    expect(find(runners, 'gcloud', 'compute', 'instance-templates', 'create')).toHaveLength(2);
+    expect(find(runners, 'gcloud', 'compute', 'instance-groups', 'managed', 'create')).toHaveLength(2);
+    expect(runScript('all.sh', {}, ['--dry-run', '--runners-only', '--skip-template']).status).not.toBe(0);
+  });
+
   it('needs no key file and leaves no file behind', () => {
     const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
     const result = spawnSync('bash', [path.join(DEPLOY_DIR, 'all.sh'), '--dry-run'], {
