@@ -9,7 +9,7 @@ usage() {
 Usage: deploy/enable-apis.sh [--dry-run] [--env-file FILE] [--help]
 
 Enables, in PROJECT_ID: Compute Engine, Cloud Run, Cloud Functions, Cloud Build (image and function
-builds), Artifact Registry (images), Secret Manager and IAM.
+builds), Artifact Registry (images), Cloud Storage (the build bucket), Secret Manager and IAM.
 
 Variables: PROJECT_ID, REGION (required).
   --dry-run  print the gcloud commands instead of running them; gcloud is not needed
@@ -22,4 +22,4 @@ load_defaults
 
 run gcloud services enable --project="$PROJECT_ID" compute.googleapis.com run.googleapis.com \
   cloudfunctions.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
-  secretmanager.googleapis.com iam.googleapis.com
+  storage.googleapis.com secretmanager.googleapis.com iam.googleapis.com

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Deploys the instance deleter, as a 2nd gen Cloud Function (default) or a Cloud Run service from the
-# image, with a custom role holding exactly the Compute Engine permissions it uses.
+# image, with a custom role holding exactly the Compute Engine permissions it uses, narrowed by an IAM
+# condition to the runner MIGs and their VMs.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<'USAGE'
-Usage: deploy/instance-deleter.sh [--target function|run] [--skip-build] [--dry-run] [--env-file FILE] [--help]
+Usage: deploy/instance-deleter.sh [--target function|run] [--build-service-account EMAIL] [--skip-build]
+                                  [--dry-run] [--env-file FILE] [--help]
 
   1. Creates or updates the custom role DELETER_ROLE_ID with exactly the permissions listed in
-     deploy/deleter-role-permissions.txt, and binds it to the deleter's service account at project level.
+     deploy/deleter-role-permissions.txt, and binds it to the deleter's service account on the project with
+     an IAM condition: on Compute Engine instances and instance group managers, only names starting with
+     RUNNER_MIG_PREFIX (DELETER_ROLE_CONDITION=none binds it without one).
   2. --target function (default): builds (npm run build), stages dist/ with package.json (main =
      dist/services/instance-deleter/src/function.js) and package-lock.json in a work directory, and
-     deploys it: gcloud functions deploy --gen2 --runtime=nodejs24 --entry-point=deleteInstance
+     deploys it: gcloud functions deploy --gen2 --runtime=FUNCTION_RUNTIME --entry-point=deleteInstance
      --trigger-http --no-allow-unauthenticated --ingress-settings=internal-only. Its URL, and
      AUTH_AUDIENCE, is https://REGION-PROJECT_ID.cloudfunctions.net/INSTANCE_DELETER_NAME.
      --target run: deploys IMAGE with SERVICE=instance-deleter to Cloud Run (--ingress=internal,
@@ -22,18 +26,27 @@ Usage: deploy/instance-deleter.sh [--target function|run] [--skip-build] [--dry-
 
 Variables (environment or --env-file):
   PROJECT_ID, REGION         required
-  ALLOWED_MIG_PATTERN        required: regex matched against the whole MIG name, e.g. gh-runner-.*
+  ALLOWED_MIG_PATTERN        regex matched against the whole MIG name; default: the trust levels' MIGs,
+                             RUNNER_MIG_PREFIX(level|level...), e.g. gh-runner-(presubmit|postsubmit)
+  RUNNER_MIG_PREFIX          default gh-runner-: the runner MIGs' names (and so their VMs') start with it
+  DELETER_ROLE_CONDITION     mig-prefix (default) or none
   DELETER_TARGET             function (default) or run; --target wins
+  FUNCTION_RUNTIME           default nodejs24: the Cloud Run functions runtime (function target)
+  BUILD_SERVICE_ACCOUNT      the service account Cloud Build builds the function as (email); default: the
+                             account of BUILD_SA_NAME when set, else Cloud Build's default. With
+                             BUILD_SA_NAME, that account is granted roles/run.builder on the project.
   STABILIZE_TIMEOUT_SECONDS  optional (service default 100); the function timeout is this + 60 s
   LOG_LEVEL                  optional
   INSTANCE_DELETER_NAME      default gh-instance-deleter
   DELETER_SA_NAME            default gh-instance-deleter
   DELETER_ROLE_ID            default ghRunnerInstanceDeleter
-  RUNNER_SA_EMAIL, RUNNER_INVOKER_SA_EMAILS   who may call it (see deploy/token-proxy.sh --help)
+  TRUST_LEVELS, RUNNER_INVOKER_SA_EMAILS   who may call it (see deploy/token-proxy.sh --help)
   DELETER_MAX_INSTANCES      default 5
   IMAGE, IMAGE_TAG           --target run only (see deploy/token-proxy.sh --help)
-  DEPLOY_WORK_DIR            where the function source is staged (default: a new temporary directory)
+  DEPLOY_WORK_DIR            where the function source is staged and kept (default: a temporary directory,
+                             removed when the script exits)
 
+  --build-service-account EMAIL  same as BUILD_SERVICE_ACCOUNT
   --skip-build  use the existing dist/ (function target)
   --dry-run     print the commands instead of running them; gcloud is not needed
 USAGE
@@ -47,6 +60,8 @@ while (($# > 0)); do
   case "$1" in
     --target) target="${2:-}"; shift ;;
     --target=*) target="${1#--target=}" ;;
+    --build-service-account) BUILD_SERVICE_ACCOUNT="${2:-}"; shift ;;
+    --build-service-account=*) BUILD_SERVICE_ACCOUNT="${1#--build-service-account=}" ;;
     --skip-build) skip_build=true ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
@@ -54,7 +69,19 @@ while (($# > 0)); do
 done
 [[ "$target" == function || "$target" == run ]] || die "--target must be function or run"
 load_defaults
-require ALLOWED_MIG_PATTERN
+: "${ALLOWED_MIG_PATTERN:=$(default_mig_pattern)}"
+condition_kind="${DELETER_ROLE_CONDITION:-mig-prefix}"
+case "$condition_kind" in
+  mig-prefix)
+    # The condition lets the role touch only MIGs and VMs named RUNNER_MIG_PREFIX...; a pattern that allows
+    # other MIGs would have the deleter refused by IAM for them.
+    [[ "$ALLOWED_MIG_PATTERN" == "$RUNNER_MIG_PREFIX"* || "$ALLOWED_MIG_PATTERN" == "^$RUNNER_MIG_PREFIX"* ]] ||
+      die "ALLOWED_MIG_PATTERN '$ALLOWED_MIG_PATTERN' must start with RUNNER_MIG_PREFIX '$RUNNER_MIG_PREFIX'" \
+        "(the role's IAM condition allows only those MIGs), or set DELETER_ROLE_CONDITION=none"
+    ;;
+  none) ;;
+  *) die "DELETER_ROLE_CONDITION must be mig-prefix or none" ;;
+esac
 
 permissions="$(deleter_role_permissions)"
 role="projects/${PROJECT_ID}/roles/${DELETER_ROLE_ID}"
@@ -66,8 +93,27 @@ note "custom role $DELETER_ROLE_ID: exactly the permissions of deploy/deleter-ro
 create_or_update gcloud iam roles describe "$DELETER_ROLE_ID" --project="$PROJECT_ID" -- \
   gcloud iam roles update "$DELETER_ROLE_ID" "${role_flags[@]}" -- \
   gcloud iam roles create "$DELETER_ROLE_ID" "${role_flags[@]}"
-run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$DELETER_SA_EMAIL" \
-  --role="$role" --condition=None
+if [[ "$condition_kind" == mig-prefix ]]; then
+  note "bound on the project, but for instances and MIGs only those named ${RUNNER_MIG_PREFIX}*"
+  run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$DELETER_SA_EMAIL" \
+    --role="$role" "$(env_vars_flag --condition "expression=$(deleter_role_condition_expression)" \
+      "title=gce-github-runners MIGs only" \
+      "description=Instances and instance group managers named ${RUNNER_MIG_PREFIX}* (deploy/instance-deleter.sh)")"
+  # A binding without the condition, from an earlier deploy, would still grant the role everywhere.
+  note "remove an unconditional binding of the role left by an earlier deploy, if any"
+  if [[ "$DRY_RUN" == true ]]; then
+    printf '%s 2>/dev/null || true\n' "$(command_line gcloud projects remove-iam-policy-binding "$PROJECT_ID" \
+      --member="serviceAccount:$DELETER_SA_EMAIL" --role="$role" --condition=None)"
+  else
+    if gcloud projects remove-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$DELETER_SA_EMAIL" \
+      --role="$role" --condition=None >/dev/null 2>&1; then
+      printf '+ removed the unconditional binding of %s\n' "$role" >&2
+    fi
+  fi
+else
+  run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$DELETER_SA_EMAIL" \
+    --role="$role" --condition=None
+fi
 
 env=(GOOGLE_CLOUD_PROJECT="$PROJECT_ID" "ALLOWED_MIG_PATTERN=$ALLOWED_MIG_PATTERN")
 for name in STABILIZE_TIMEOUT_SECONDS LOG_LEVEL; do
@@ -101,18 +147,36 @@ stage_function_source() {
 
 if [[ "$target" == function ]]; then
   url="https://${REGION}-${PROJECT_ID}.cloudfunctions.net/${INSTANCE_DELETER_NAME}"
-  source_dir="$(work_dir)/function-source"
-  note "instance deleter as a 2nd gen Cloud Function; source staged in $source_dir"
+  build_flags=()
+  if [[ -n "$BUILD_SERVICE_ACCOUNT" ]]; then
+    if [[ "$BUILD_SERVICE_ACCOUNT" == "$BUILD_SA_EMAIL" ]]; then
+      # Cloud Run functions builds need the Cloud Run Builder role on the project
+      # (https://cloud.google.com/run/docs/configuring/services/build-service-account).
+      note "the build service account $BUILD_SA_NAME may build functions"
+      run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$BUILD_SA_EMAIL" \
+        --role=roles/run.builder --condition=None
+    fi
+    build_flags=(--build-service-account="projects/${PROJECT_ID}/serviceAccounts/${BUILD_SERVICE_ACCOUNT}")
+  fi
+  if [[ "$DRY_RUN" == true && -z "${DEPLOY_WORK_DIR:-}" ]]; then
+    # Nothing is staged in a dry run; the directory would be a temporary one, removed at exit.
+    source_dir=@@DEPLOY_WORK_DIR@@/function-source
+  else
+    ensure_work_dir
+    source_dir="$WORK_DIR/function-source"
+  fi
+  note "instance deleter as a 2nd gen Cloud Function ($FUNCTION_RUNTIME); source staged in a work directory"
   if [[ "$skip_build" != true ]]; then run npm --prefix "$REPO_DIR" run build; fi
   if [[ "$DRY_RUN" == true ]]; then
     note "stage dist/shared, dist/services/instance-deleter, package-lock.json and package.json" \
-      "(main=dist/services/instance-deleter/src/function.js) in $source_dir"
+      "(main=dist/services/instance-deleter/src/function.js) in the work directory"
   else
     stage_function_source "$source_dir"
   fi
   run gcloud functions deploy "$INSTANCE_DELETER_NAME" --gen2 --project="$PROJECT_ID" --region="$REGION" \
-    --runtime=nodejs24 --source="$source_dir" --entry-point=deleteInstance --trigger-http \
+    --runtime="$FUNCTION_RUNTIME" --source="$source_dir" --entry-point=deleteInstance --trigger-http \
     --no-allow-unauthenticated --ingress-settings=internal-only --service-account="$DELETER_SA_EMAIL" \
+    "${build_flags[@]+"${build_flags[@]}"}" \
     --memory=512Mi --timeout="$((stabilize + 60))s" --max-instances="${DELETER_MAX_INSTANCES:-5}" \
     "$(env_vars_flag --set-env-vars "${env[@]}" "AUTH_AUDIENCE=$url")"
   INSTANCE_DELETER_URL="$url"

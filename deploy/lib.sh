@@ -6,14 +6,33 @@
 # Dry-run output is a bash script: one command per line, shell-quoted, that `bash` could run as it is.
 # Values known only after an earlier command ran (a service URL) appear as "${NAME}", assigned by an
 # earlier `NAME="$(gcloud ...)"` line. Secrets never appear: keys and tokens go to gcloud as file paths.
+# A dry run needs no gcloud, no key file and leaves no file behind.
 
 DRY_RUN=false
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$DEPLOY_DIR/.." && pwd)"
 
+# The actions/runner release runner VMs install unless RUNNER_VERSION and RUNNER_SHA256 say otherwise: a
+# pinned version and the SHA-256 of its linux-x64 tarball, so no VM runs a download nobody checked. The
+# release page lists each tarball's SHA-256: https://github.com/actions/runner/releases/tag/v2.337.0
+# Bump both together. A pinned runner older than GitHub's minimum updates itself when it starts, which costs
+# boot time; see "Controlling runner software updates" in
+# https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/autoscaling-with-self-hosted-runners
+DEFAULT_RUNNER_VERSION=2.337.0
+DEFAULT_RUNNER_SHA256=70920811a4f8ad4328818682bca5c6469c1c942fab52448868071d0063816613
+
+# The Cloud Run functions runtime of the instance deleter. nodejs20 is decommissioned on 2026-10-30;
+# nodejs24 is supported until 2028-10-31 (https://cloud.google.com/functions/docs/runtime-support).
+# Keep it on the major version of .node-version, which CI, the image and package.json engines follow.
+DEFAULT_FUNCTION_RUNTIME=nodejs24
+
 die() {
   printf '%s: %s\n' "$(basename "$0")" "$*" >&2
   exit 2
+}
+
+warn() {
+  printf '%s: warning: %s\n' "$(basename "$0")" "$*" >&2
 }
 
 # Quotes one word for bash, leaving words made of safe characters bare. A placeholder @@NAME@@ (see
@@ -72,15 +91,46 @@ ensure() {
   fi
 }
 
+# if_exists DESCRIBE... -- CMD...: runs CMD (a deletion) only when DESCRIBE finds the resource.
+if_exists() {
+  local -a describe=()
+  while (($# > 0)) && [[ "$1" != -- ]]; do describe+=("$1"); shift; done
+  shift
+  if [[ "$DRY_RUN" == true ]]; then
+    printf 'if %s >/dev/null 2>&1; then %s; fi\n' "$(command_line "${describe[@]}")" "$(command_line "$@")"
+  elif "${describe[@]}" >/dev/null 2>&1; then
+    run "$@"
+  else
+    printf '= absent: %s\n' "$(command_line "${describe[@]}")" >&2
+  fi
+}
+
+# for_each NAME CMD...: runs CMD once per word of the variable NAME (set by `capture`), with the word in
+# place of every @@ITEM@@. A dry run prints the loop.
+for_each() {
+  local name="$1" item word
+  shift
+  local -a command=()
+  if [[ "$DRY_RUN" == true ]]; then
+    # shellcheck disable=SC2016 # printed for the dry-run script, not run
+    printf 'for ITEM in ${%s}; do %s; done\n' "$name" "$(command_line "$@")"
+    return
+  fi
+  for item in ${!name}; do
+    command=()
+    for word in "$@"; do command+=("${word//@@ITEM@@/$item}"); done
+    run "${command[@]}"
+  done
+}
+
 # exists DESCRIBE...: whether a resource exists. A dry run assumes a project where nothing exists yet.
 exists() {
   [[ "$DRY_RUN" == true ]] && return 1
   "$@" >/dev/null 2>&1
 }
 
-# capture NAME CMD...: runs a read-only command and stores its output in the variable NAME. In a
-# dry run, prints `NAME="$(CMD)"` and stores the placeholder @@NAME@@, which later commands print as
-# "${NAME}".
+# capture NAME CMD...: runs a command and stores its output in the variable NAME. In a dry run, prints
+# `NAME="$(CMD)"` and stores the placeholder @@NAME@@, which later commands print as "${NAME}".
 capture() {
   local name="$1" value
   shift
@@ -95,13 +145,40 @@ capture() {
   fi
 }
 
+# is_placeholder VALUE: whether VALUE is a dry run's stand-in for a value read by an earlier command.
+is_placeholder() {
+  [[ "$1" =~ ^@@[A-Z][A-Z0-9_]*@@$ ]]
+}
+
 # note TEXT: a comment in the dry-run script, a progress line otherwise.
 note() {
   if [[ "$DRY_RUN" == true ]]; then printf '# %s\n' "$*"; else printf '== %s\n' "$*" >&2; fi
 }
 
+# load_env_file FILE: sources FILE's KEY=VALUE lines and exports them, except for names the environment
+# already sets (even to ''): the environment wins, so `PROJECT_ID=other deploy/x.sh --env-file f` and the
+# values deploy/all.sh hands from one step to the next (service URLs, the secret version, template names)
+# override the file.
+load_env_file() {
+  local file="$1" name
+  local -A keep=()
+  while IFS= read -r name; do
+    [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    [[ "$(declare -p "$name" 2>/dev/null)" =~ ^declare\ -[a-zA-Z]*r ]] && continue
+    keep["$name"]="${!name}"
+  done < <(compgen -e)
+  set -a
+  # shellcheck disable=SC1090
+  . "$file"
+  set +a
+  for name in "${!keep[@]}"; do
+    printf -v "$name" '%s' "${keep[$name]}"
+    export "${name?}"
+  done
+}
+
 # Parses the options every script has. Sets DRY_RUN; leaves other arguments in REMAINING_ARGS.
-# --env-file FILE is sourced (KEY=VALUE lines); its values win over the environment.
+# --env-file FILE is sourced (KEY=VALUE lines); the environment wins over it (see load_env_file).
 parse_common_options() {
   REMAINING_ARGS=()
   while (($# > 0)); do
@@ -109,12 +186,13 @@ parse_common_options() {
       --dry-run) DRY_RUN=true ;;
       -h | --help) usage; exit 0 ;;
       --env-file)
-        [[ -f "${2:-}" ]] || die "--env-file needs a readable file"
-        set -a
-        # shellcheck disable=SC1090
-        . "$2"
-        set +a
+        [[ -f "${2:-}" && -r "${2:-}" ]] || die "--env-file needs a readable file"
+        load_env_file "$2"
         shift
+        ;;
+      --env-file=*)
+        [[ -f "${1#--env-file=}" && -r "${1#--env-file=}" ]] || die "--env-file needs a readable file"
+        load_env_file "${1#--env-file=}"
         ;;
       *) REMAINING_ARGS+=("$1") ;;
     esac
@@ -126,7 +204,9 @@ parse_common_options() {
     printf '# these resources exist yet ("a || b": b runs only when a finds nothing).\n'
   else
     export CLOUDSDK_CORE_DISABLE_PROMPTS=1
-    command -v gcloud >/dev/null || die "gcloud is not installed (use --dry-run to see the commands)"
+    if [[ "${NEEDS_GCLOUD:-true}" == true ]]; then
+      command -v gcloud >/dev/null || die "gcloud is not installed (use --dry-run to see the commands)"
+    fi
   fi
 }
 
@@ -141,39 +221,107 @@ require() {
   ((${#missing[@]} == 0)) || die "set ${missing[*]} (see --help)"
 }
 
+# Variables of earlier versions that would now be ignored; a deployment that still sets one would not get
+# what its file says, so it stops and names the replacement.
+refuse_obsolete_variables() {
+  local name problems=()
+  for name in RUNNER_SA_NAME RUNNER_SA_EMAIL RUNNER_LABELS RUNNER_GROUP; do
+    [[ -n "${!name:-}" ]] && problems+=("$name (now per trust level: ${name}_<LEVEL>, see docs/deploy.md)")
+  done
+  ((${#problems[@]} == 0)) || die "no longer used: ${problems[*]}"
+}
+
 # Defaults shared by all scripts. Every name can be overridden from the environment or --env-file.
 load_defaults() {
   require PROJECT_ID REGION
   [[ "$PROJECT_ID" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || die "PROJECT_ID '$PROJECT_ID' is not a project id"
   [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "REGION '$REGION' is not a region such as us-central1"
+  refuse_obsolete_variables
   : "${TOKEN_PROXY_SERVICE:=gh-token-proxy}"
   : "${INSTANCE_DELETER_NAME:=gh-instance-deleter}"
   : "${PROXY_SA_NAME:=gh-token-proxy}"
   : "${DELETER_SA_NAME:=gh-instance-deleter}"
-  : "${RUNNER_SA_NAME:=gh-runner}"
   : "${GITHUB_SECRET_NAME:=gh-runner-github-credential}"
   : "${DELETER_ROLE_ID:=ghRunnerInstanceDeleter}"
   : "${AR_REPOSITORY:=gce-github-runners}"
+  : "${BUILD_BUCKET:=${PROJECT_ID}-gh-runners-build}"
+  : "${FUNCTION_RUNTIME:=$DEFAULT_FUNCTION_RUNTIME}"
+  : "${TRUST_LEVELS:=presubmit postsubmit}"
+  : "${RUNNER_MIG_PREFIX:=gh-runner-}"
   : "${IMAGE_TAG:=$(git -C "$REPO_DIR" rev-parse --short=12 HEAD 2>/dev/null || echo latest)}"
   : "${IMAGE:=${REGION}-docker.pkg.dev/${PROJECT_ID}/${AR_REPOSITORY}/gce-github-runners:${IMAGE_TAG}}"
+  [[ "$FUNCTION_RUNTIME" =~ ^nodejs[0-9]+$ ]] || die "FUNCTION_RUNTIME '$FUNCTION_RUNTIME' is not a runtime such as nodejs24"
+  [[ "$RUNNER_MIG_PREFIX" =~ ^[a-z][-a-z0-9]*-$ ]] ||
+    die "RUNNER_MIG_PREFIX '$RUNNER_MIG_PREFIX' must be lowercase letters, digits and '-', ending in '-'"
+  [[ "$BUILD_BUCKET" =~ ^[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]$ ]] || die "BUILD_BUCKET '$BUILD_BUCKET' is not a bucket name"
   PROXY_SA_EMAIL="${PROXY_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   DELETER_SA_EMAIL="${DELETER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
-  : "${RUNNER_SA_EMAIL:=${RUNNER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com}"
+  BUILD_SA_EMAIL=""
+  if [[ -n "${BUILD_SA_NAME:-}" ]]; then BUILD_SA_EMAIL="${BUILD_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"; fi
+  : "${BUILD_SERVICE_ACCOUNT:=$BUILD_SA_EMAIL}"
+  if [[ -n "$BUILD_SERVICE_ACCOUNT" ]]; then check_service_account_email "$BUILD_SERVICE_ACCOUNT" BUILD_SERVICE_ACCOUNT; fi
+  load_trust_levels
   runner_invoker_members
 }
 
-# The members that may invoke the services: the runner VMs' service accounts and nobody else. Sets
-# INVOKER_MEMBERS from RUNNER_SA_EMAIL plus RUNNER_INVOKER_SA_EMAILS (more runner accounts, comma- or
-# space-separated, e.g. one per trust level). Anything but a service account email is refused, so
-# allUsers, allAuthenticatedUsers, users, groups and domains can never be granted the invoker role here.
+check_service_account_email() {
+  [[ "$1" =~ ^[a-z0-9][a-z0-9.-]*@[a-z0-9.-]+\.gserviceaccount\.com$ ]] ||
+    die "$2: '$1' is not a service account email"
+}
+
+# The trust levels (TRUST_LEVELS, default "presubmit postsubmit"): one runner service account, instance
+# template, MIG and caller-policy rule each, so a VM that runs untrusted pull-request code can never register
+# as, or be mistaken for, a runner of trusted jobs. Sets the array LEVELS.
+load_trust_levels() {
+  local level
+  LEVELS=()
+  for level in ${TRUST_LEVELS//,/ }; do
+    [[ "$level" =~ ^[a-z][a-z0-9]{0,19}$ ]] ||
+      die "TRUST_LEVELS: '$level' must be lowercase letters and digits, starting with a letter, at most 20"
+    [[ " ${LEVELS[*]-} " != *" $level "* ]] || die "TRUST_LEVELS: '$level' is listed twice"
+    LEVELS+=("$level")
+  done
+  ((${#LEVELS[@]} > 0)) || die "TRUST_LEVELS lists no trust level"
+}
+
+# level_setting LEVEL NAME DEFAULT: the value of NAME_<LEVEL> (e.g. RUNNER_GROUP_PRESUBMIT), else DEFAULT.
+level_setting() {
+  local var="${2}_${1^^}"
+  printf '%s' "${!var:-$3}"
+}
+
+# The per-level names. Each can be overridden with the variable named in level_setting's second argument.
+runner_sa_name() { level_setting "$1" RUNNER_SA_NAME "gh-runner-$1"; }
+runner_sa_email() { printf '%s@%s.iam.gserviceaccount.com' "$(runner_sa_name "$1")" "$PROJECT_ID"; }
+runner_group() { level_setting "$1" RUNNER_GROUP "$1"; }
+runner_labels() { level_setting "$1" RUNNER_LABELS "self-hosted,linux,x64,$1"; }
+runner_mig_name() { printf '%s%s' "$RUNNER_MIG_PREFIX" "$1"; }
+
+# require_level LEVEL: dies unless LEVEL is one of TRUST_LEVELS.
+require_level() {
+  [[ " ${LEVELS[*]} " == *" $1 "* ]] || die "trust level '$1' is not in TRUST_LEVELS (${LEVELS[*]})"
+}
+
+# The regex the instance deleter's ALLOWED_MIG_PATTERN defaults to: exactly the MIGs of the trust levels.
+default_mig_pattern() {
+  local IFS='|'
+  printf '%s(%s)' "$RUNNER_MIG_PREFIX" "${LEVELS[*]}"
+}
+
+# The members that may invoke the services: the runner VMs' service accounts (one per trust level) and
+# nobody else. Sets INVOKER_MEMBERS from the trust levels plus RUNNER_INVOKER_SA_EMAILS (more runner
+# accounts, comma- or space-separated). Anything but a service account email is refused, so allUsers,
+# allAuthenticatedUsers, users, groups and domains can never be granted the invoker role here.
 runner_invoker_members() {
-  local email more="${RUNNER_INVOKER_SA_EMAILS:-}"
-  INVOKER_MEMBERS=()
-  for email in $RUNNER_SA_EMAIL ${more//,/ }; do
+  local email level more="${RUNNER_INVOKER_SA_EMAILS:-}"
+  local -a emails=()
+  for level in "${LEVELS[@]}"; do emails+=("$(runner_sa_email "$level")"); done
+  for email in "${emails[@]}" ${more//,/ }; do
     [[ "$email" =~ ^[a-z0-9][a-z0-9.-]*@[a-z0-9.-]+\.gserviceaccount\.com$ ]] ||
       die "'$email' is not a service account email; only runner VMs' service accounts may invoke the services"
-    INVOKER_MEMBERS+=("serviceAccount:$email")
   done
+  INVOKER_MEMBERS=()
+  for email in "${emails[@]}" ${more//,/ }; do INVOKER_MEMBERS+=("serviceAccount:$email"); done
 }
 
 # env_vars_flag FLAG KEY=VALUE...: one gcloud dict flag whose values may hold commas (scope lists, regexes,
@@ -196,18 +344,108 @@ env_vars_flag() {
   fi
 }
 
-# Where a script may write files it generates (function source, startup script). Kept after the run.
-work_dir() {
-  if [[ -z "${DEPLOY_WORK_DIR:-}" ]]; then
-    DEPLOY_WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gce-github-runners-deploy.XXXXXX")"
+# Directories this run made for files it generates (function source, startup script): removed when the
+# script exits, dry run included. A DEPLOY_WORK_DIR the user names is theirs and is kept.
+CLEANUP_PATHS=()
+cleanup_paths() {
+  local path
+  for path in "${CLEANUP_PATHS[@]+"${CLEANUP_PATHS[@]}"}"; do rm -rf -- "$path"; done
+  CLEANUP_PATHS=()
+}
+trap cleanup_paths EXIT
+
+# ensure_work_dir: sets WORK_DIR to DEPLOY_WORK_DIR, or to a new temporary directory removed at exit.
+# (Not `$(...)`: a subshell could not register the directory for removal.)
+ensure_work_dir() {
+  if [[ -n "${DEPLOY_WORK_DIR:-}" ]]; then
+    WORK_DIR="$DEPLOY_WORK_DIR"
+    mkdir -p "$WORK_DIR"
+  elif [[ -z "${WORK_DIR:-}" ]]; then
+    WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gce-github-runners-deploy.XXXXXX")"
+    CLEANUP_PATHS+=("$WORK_DIR")
   fi
-  mkdir -p "$DEPLOY_WORK_DIR"
-  printf '%s' "$DEPLOY_WORK_DIR"
+}
+
+# The startup script of runner VMs (and of the VM bake-image.sh bakes from): deploy/runner-startup.sh with
+# deploy/vm/ (scripts and systemd units) embedded as a base64 tar.gz.
+generate_startup_script() {
+  local out="$1" bundle template
+  [[ -f "$DEPLOY_DIR/vm/register.sh" && -d "$DEPLOY_DIR/vm/systemd" ]] ||
+    die "deploy/vm/ has no register.sh or systemd/: nothing to install on the VMs"
+  bundle="$(tar -C "$DEPLOY_DIR/vm" --sort=name --owner=0 --group=0 --mtime=@0 --exclude=README.md \
+    -czf - . | base64 -w0)"
+  template="$(<"$DEPLOY_DIR/runner-startup.sh")"
+  printf '%s\n' "${template/@VM_BUNDLE@/$bundle}" >"$out"
+  # Compute Engine takes at most 256 KiB per metadata value.
+  (($(wc -c <"$out") < 256 * 1024)) || die "the startup script is over 256 KiB"
+}
+
+# The actions/runner release to install, from RUNNER_VERSION and RUNNER_SHA256: the pinned default, or a
+# version the operator names together with its checksum. `latest` is refused: a moving target cannot be
+# checked. Sets RUNNER_VERSION and RUNNER_SHA256.
+resolve_runner_release() {
+  if [[ -z "${RUNNER_VERSION:-}" ]]; then
+    RUNNER_VERSION="$DEFAULT_RUNNER_VERSION"
+    [[ -n "${RUNNER_SHA256:-}" ]] || RUNNER_SHA256="$DEFAULT_RUNNER_SHA256"
+  fi
+  [[ "$RUNNER_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die "RUNNER_VERSION '$RUNNER_VERSION' is not a release version such as $DEFAULT_RUNNER_VERSION (latest cannot be checked)"
+  [[ -n "${RUNNER_SHA256:-}" ]] ||
+    die "RUNNER_VERSION=$RUNNER_VERSION needs RUNNER_SHA256: the SHA-256 of actions-runner-linux-x64-$RUNNER_VERSION.tar.gz from https://github.com/actions/runner/releases/tag/v$RUNNER_VERSION"
+  RUNNER_SHA256="${RUNNER_SHA256,,}"
+  [[ "$RUNNER_SHA256" =~ ^[0-9a-f]{64}$ ]] || die "RUNNER_SHA256 is not a SHA-256 (64 hex digits)"
+}
+
+# Warns about principals that can invoke every Cloud Run service of the project through a role granted on
+# the project: the service's own policy (checked by grant_run_invoker) is not all that decides who may call
+# it. Owners and Editors hold run.routes.invoke, and so may runtime service accounts (the Compute Engine
+# default account is an Editor in many projects). Roles are looked up once each, so custom roles are judged
+# by what they contain. Google's own service agents are skipped. Folder and organization bindings are not
+# read here; docs/deploy.md shows the commands that read them. Runs once per script.
+warn_inherited_invokers() {
+  [[ -z "${INHERITED_INVOKERS_CHECKED:-}" ]] || return 0
+  INHERITED_INVOKERS_CHECKED=1
+  note "who else can invoke the services: project-level roles holding run.routes.invoke"
+  capture PROJECT_BINDINGS gcloud projects get-iam-policy "$PROJECT_ID" '--flatten=bindings[].members' \
+    '--format=value(bindings.role,bindings.members)'
+  [[ "$DRY_RUN" == true ]] && return 0
+  local role member permissions found=()
+  local -A grants=()
+  while read -r role member; do
+    [[ -n "$role" && -n "$member" ]] || continue
+    case "$member" in
+      serviceAccount:service-[0-9]*@*.iam.gserviceaccount.com | serviceAccount:[0-9]*@cloudservices.gserviceaccount.com) continue ;;
+    esac
+    if [[ -z "${grants[$role]:-}" ]]; then
+      permissions="$(describe_role_permissions "$role")"
+      if [[ ";${permissions};" == *";run.routes.invoke;"* ]]; then grants[$role]=yes; else grants[$role]=no; fi
+    fi
+    [[ "${grants[$role]}" == yes ]] && found+=("$member ($role)")
+  done <<<"$PROJECT_BINDINGS"
+  if ((${#found[@]} > 0)); then
+    warn "besides the invokers granted on each service, these principals can invoke every Cloud Run service" \
+      "and function of $PROJECT_ID through project-level roles:"
+    printf '  %s\n' "${found[@]}" >&2
+    printf '  Deploy into a project of its own, where only its administrators hold such roles (docs/deploy.md, "A project of its own").\n' >&2
+  fi
+}
+
+# describe_role_permissions ROLE: the role's permissions, ';'-separated (nothing when it cannot be read).
+# ROLE is a predefined role (roles/NAME) or a custom one (projects/P/roles/ID, organizations/O/roles/ID).
+describe_role_permissions() {
+  local role="$1" format='--format=value(includedPermissions)'
+  if [[ "$role" =~ ^projects/([^/]+)/roles/([^/]+)$ ]]; then
+    gcloud iam roles describe "${BASH_REMATCH[2]}" --project="${BASH_REMATCH[1]}" "$format" 2>/dev/null || true
+  elif [[ "$role" =~ ^organizations/([^/]+)/roles/([^/]+)$ ]]; then
+    gcloud iam roles describe "${BASH_REMATCH[2]}" --organization="${BASH_REMATCH[1]}" "$format" 2>/dev/null || true
+  else
+    gcloud iam roles describe "$role" "$format" 2>/dev/null || true
+  fi
 }
 
 # Grants roles/run.invoker on a Cloud Run service (or a 2nd gen function's service) to INVOKER_MEMBERS, then
 # checks that nobody else holds it: a binding added by hand (allUsers) would defeat the ingress and IAM
-# design, and add-iam-policy-binding never removes one.
+# design, and add-iam-policy-binding never removes one. Then warns about project-level invokers.
 # With KIND=function, binds through `gcloud functions add-invoker-policy-binding`, which for a 2nd gen
 # function grants roles/run.invoker on the function's Cloud Run service (of the same name).
 grant_run_invoker() {
@@ -224,12 +462,15 @@ grant_run_invoker() {
   capture RUN_INVOKERS gcloud run services get-iam-policy "$service" --project="$PROJECT_ID" \
     --region="$REGION" '--flatten=bindings[].members' --filter=bindings.role=roles/run.invoker \
     '--format=value(bindings.members)'
-  [[ "$DRY_RUN" == true ]] && return
-  for extra in $RUN_INVOKERS; do
-    for member in "${INVOKER_MEMBERS[@]}"; do [[ "$extra" == "$member" ]] && continue 2; done
-    die "$service: $extra also holds roles/run.invoker; remove it with: gcloud run services" \
-      "remove-iam-policy-binding $service --region=$REGION --member=$extra --role=roles/run.invoker"
-  done
+  if [[ "$DRY_RUN" != true ]]; then
+    for extra in $RUN_INVOKERS; do
+      for member in "${INVOKER_MEMBERS[@]}"; do [[ "$extra" == "$member" ]] && continue 2; done
+      die "$service: $extra also holds roles/run.invoker; remove it with: gcloud run services" \
+        "remove-iam-policy-binding $service --project=$PROJECT_ID --region=$REGION --member=$extra" \
+        "--role=roles/run.invoker"
+    done
+  fi
+  warn_inherited_invokers
 }
 
 # deploy_run_service NAME SA_EMAIL URL_VAR [MORE_DEPLOY_FLAGS...] -- KEY=VALUE...
@@ -296,4 +537,54 @@ deleter_role_permissions() {
   done <"$file"
   [[ -n "$list" ]] || die "$file lists no permission"
   printf '%s' "$list"
+}
+
+# The IAM condition that narrows the deleter's project-level custom role to the runner MIGs and their VMs:
+# for Compute Engine instances and instance group managers, the name must start with RUNNER_MIG_PREFIX (a
+# MIG's VMs are named after it); other resources the role's permissions touch (zone and region operations,
+# autoscalers) are not narrowed, as their names say nothing about the MIG. Written to the syntax of
+# https://cloud.google.com/iam/docs/conditions-resource-attributes (resource.type, resource.name.extract).
+deleter_role_condition_expression() {
+  local prefix="$RUNNER_MIG_PREFIX"
+  printf '%s' "resource.type != 'compute.googleapis.com/Instance'" \
+    " && resource.type != 'compute.googleapis.com/InstanceGroupManager'" \
+    " && resource.type != 'compute.googleapis.com/RegionInstanceGroupManager'" \
+    " || resource.name.extract('/instances/{name}').startsWith('$prefix')" \
+    " || resource.name.extract('/instanceGroupManagers/{name}').startsWith('$prefix')"
+}
+
+# The caller policy of the token proxy for the trust levels, as one line of JSON (the format of
+# services/token-proxy/src/policy.ts). One rule per level: only that level's service account, from this
+# project, with an instance name of that level's MIG, may get a JIT config, for the allowed scopes, in that
+# level's runner group with that level's labels. No rule may use /register or /remove (jitOnly), unless the
+# VMs register with tokens (RUNNER_MODE=token, the less safe mode deploy/vm/README.md describes).
+caller_policy_json() {
+  local level
+  local -a args=()
+  for level in "${LEVELS[@]}"; do
+    args+=("$level" "$(runner_sa_email "$level")" "$(runner_mig_name "$level")" "$(runner_group "$level")"
+      "$(runner_labels "$level")")
+  done
+  command -v node >/dev/null || die "node is needed to write the caller policy (JSON)"
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node -e '
+    const [project, scopesText, mode, ...rest] = process.argv.slice(1);
+    const scopes = scopesText.split(";").map((s) => s.trim()).filter((s) => s !== "");
+    const rules = [];
+    for (let i = 0; i < rest.length; i += 5) {
+      const [level, email, mig, group, labelsText] = rest.slice(i, i + 5);
+      const labels = labelsText.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      rules.push({
+        name: level,
+        callers: { serviceAccounts: [email], projects: [project], instanceNames: [`match:${mig}-[a-z0-9]+`] },
+        scopes,
+        runnerGroups: [group],
+        labels,
+        defaultRunnerGroup: group,
+        defaultLabels: labels,
+        jitOnly: mode !== "token",
+      });
+    }
+    process.stdout.write(JSON.stringify({ rules }));
+  ' "$PROJECT_ID" "$ALLOWED_SCOPES" "${RUNNER_MODE:-jit}" "${args[@]}"
 }

@@ -9,13 +9,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parsePolicy } from '../../services/token-proxy/src/index.js';
+import { allowsGroup, allowsLabel, ruleMatchesCaller } from '../../services/token-proxy/src/policy.js';
+import type { CallerIdentity } from '../../shared/src/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY_DIR = path.join(ROOT, 'deploy');
 
 const PROJECT = 'my-project';
 const REGION = 'us-central1';
-const RUNNER_SA = `gh-runner@${PROJECT}.iam.gserviceaccount.com`;
+const PRESUBMIT_SA = `gh-runner-presubmit@${PROJECT}.iam.gserviceaccount.com`;
+const POSTSUBMIT_SA = `gh-runner-postsubmit@${PROJECT}.iam.gserviceaccount.com`;
+const RUNNER_MEMBERS = [`serviceAccount:${PRESUBMIT_SA}`, `serviceAccount:${POSTSUBMIT_SA}`];
 const PROXY_SA = `gh-token-proxy@${PROJECT}.iam.gserviceaccount.com`;
 const DELETER_SA = `gh-instance-deleter@${PROJECT}.iam.gserviceaccount.com`;
 
@@ -57,8 +62,6 @@ const BASE_ENV: Record<string, string> = {
   GITHUB_APP_PRIVATE_KEY_FILE: KEY_FILE,
   ALLOWED_MIG_PATTERN: 'gh-runner-.*',
   RUNNER_SCOPE: 'my-org',
-  RUNNER_LABELS: 'linux-x64,gpu',
-  RUNNER_GROUP: 'gce',
   TEMPLATE_NAME: 'gh-runner-test',
   DEPLOY_WORK_DIR: path.join(tmp, 'work'),
 };
@@ -84,7 +87,7 @@ function runScript(script: string, env: Record<string, string> = {}, args = ['--
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, commands };
 }
 
-/** Splits a line the way bash would for the quoting the scripts print: bare, '...', and "${NAME}". */
+/** Splits a line the way bash would for the quoting the scripts print: bare, '...', \x and "${NAME}". */
 function shellWords(line: string): string[] {
   const words: string[] = [];
   let word = '';
@@ -100,6 +103,10 @@ function shellWords(line: string): string[] {
       const end = line.indexOf('"', i + 1);
       word += line.slice(i + 1, end);
       i = end;
+      inWord = true;
+    } else if (c === '\\') {
+      word += line[i + 1] ?? '';
+      i++;
       inWord = true;
     } else if (c === ' ') {
       if (inWord) words.push(word);
@@ -121,7 +128,20 @@ function find(run: Run, ...prefix: string[]): string[][] {
     const segments: string[][] = [[]];
     for (const word of words) {
       if (
-        ['||', '&&', ';', 'then', 'else', 'if', 'fi', '>/dev/null', '2>&1'].includes(word.replace(/;$/, ''))
+        [
+          '||',
+          '&&',
+          ';',
+          'then',
+          'else',
+          'if',
+          'fi',
+          'do',
+          'done',
+          '>/dev/null',
+          '2>/dev/null',
+          '2>&1',
+        ].includes(word.replace(/;$/, ''))
       ) {
         segments.push([]);
         if (word.endsWith(';') && word !== ';') segments[segments.length - 2]!.push(word.slice(0, -1));
@@ -183,6 +203,34 @@ function expectClean(run: Run): void {
 
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** A Compute Engine caller as the token proxy sees it after verifying a `format=full` identity token. */
+function caller(email: string, instanceName: string, projectId = PROJECT): CallerIdentity {
+  return {
+    sub: '109422233875895820585',
+    email,
+    compute: {
+      projectId,
+      projectNumber: '326694433618',
+      zone: `${REGION}-b`,
+      instanceId: '2875949485074006138',
+      instanceName,
+    },
+  };
+}
+
+/** The POLICY a token-proxy deploy sets, parsed by the proxy's own parser. */
+function deployedPolicy(run: Run): ReturnType<typeof parsePolicy> {
+  const deploy = one(run, 'gcloud', 'run', 'deploy', 'gh-token-proxy');
+  const text = dictFlag(flagValues(deploy, '--set-env-vars')[0]!).POLICY;
+  expect(text).toBeDefined();
+  return parsePolicy(text!);
+}
+
+/** Entries of a directory, or [] when it does not exist. */
+function entries(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
 describe('deploy/token-proxy.sh --dry-run', () => {
   const run = runScript('token-proxy.sh');
 
@@ -197,9 +245,6 @@ describe('deploy/token-proxy.sh --dry-run', () => {
     expect(deploy).toContain('--ingress=internal');
     expect(deploy).toContain('--no-allow-unauthenticated');
     expect(flagValues(deploy, '--service-account')).toEqual([PROXY_SA]);
-    expect(flagValues(deploy, '--set-secrets')).toEqual([
-      'GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:latest',
-    ]);
     expect(flagValues(deploy, '--image')).toEqual([
       `${REGION}-docker.pkg.dev/${PROJECT}/gce-github-runners/gce-github-runners:test`,
     ]);
@@ -211,6 +256,115 @@ describe('deploy/token-proxy.sh --dry-run', () => {
       GOOGLE_CLOUD_PROJECT: PROJECT,
     });
     expect(env).not.toHaveProperty('GITHUB_APP_PRIVATE_KEY');
+  });
+
+  it('pins the secret version it reads before deploying, never latest', () => {
+    const lines = run.commands.map((words) => words.join(' '));
+    const lookupAt = lines.findIndex((l) =>
+      /^GITHUB_SECRET_VERSION=\$\(gcloud secrets versions list gh-runner-github-credential .*--filter=state=ENABLED .*--limit=1 .*name\.basename\(\)/.test(
+        l,
+      ),
+    );
+    const deployAt = lines.findIndex((l) => l.startsWith('gcloud run deploy'));
+    expect(lookupAt).toBeGreaterThanOrEqual(0);
+    expect(deployAt).toBeGreaterThan(lookupAt);
+    const deploy = one(run, 'gcloud', 'run', 'deploy', 'gh-token-proxy');
+    expect(flagValues(deploy, '--set-secrets')).toEqual([
+      'GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:${GITHUB_SECRET_VERSION}',
+    ]);
+    expect(run.stdout).not.toContain(':latest');
+  });
+
+  it('uses GITHUB_SECRET_VERSION as given, without a lookup', () => {
+    const pinned = runScript('token-proxy.sh', { GITHUB_SECRET_VERSION: '7' });
+    expect(pinned.status).toBe(0);
+    expect(find(pinned, 'gcloud', 'secrets', 'versions', 'list')).toHaveLength(0);
+    const deploy = one(pinned, 'gcloud', 'run', 'deploy', 'gh-token-proxy');
+    expect(flagValues(deploy, '--set-secrets')).toEqual([
+      'GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:7',
+    ]);
+  });
+
+  it.each(['latest', '0', 'v3', '3 '])('refuses GITHUB_SECRET_VERSION=%j', (version) => {
+    const refused = runScript('token-proxy.sh', { GITHUB_SECRET_VERSION: version });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('GITHUB_SECRET_VERSION');
+    expect(find(refused, 'gcloud', 'run', 'deploy')).toHaveLength(0);
+  });
+
+  it('always sets a caller policy: one rule per trust level, each bound to its own service account and MIG', () => {
+    const policy = deployedPolicy(run);
+    expect(policy.rules.map((rule) => rule.name)).toEqual(['presubmit', 'postsubmit']);
+    const [presubmit, postsubmit] = policy.rules;
+    const preVm = caller(PRESUBMIT_SA, 'gh-runner-presubmit-x7k2');
+    const postVm = caller(POSTSUBMIT_SA, 'gh-runner-postsubmit-a1b2');
+    expect(ruleMatchesCaller(presubmit!, preVm)).toBe(true);
+    expect(ruleMatchesCaller(postsubmit!, postVm)).toBe(true);
+    // Neither identity passes for the other level, even with the other level's instance name.
+    expect(ruleMatchesCaller(postsubmit!, preVm)).toBe(false);
+    expect(ruleMatchesCaller(postsubmit!, caller(PRESUBMIT_SA, 'gh-runner-postsubmit-a1b2'))).toBe(false);
+    expect(ruleMatchesCaller(presubmit!, postVm)).toBe(false);
+    // Another project's VM of the same name, and a VM outside the MIG, match nothing.
+    expect(
+      ruleMatchesCaller(presubmit!, caller(PRESUBMIT_SA, 'gh-runner-presubmit-x7k2', 'evil-project')),
+    ).toBe(false);
+    expect(ruleMatchesCaller(presubmit!, caller(PRESUBMIT_SA, 'gh-runner-presubmit-x7k2-extra'))).toBe(false);
+    // Each level gets its own group and labels, JIT configs only.
+    expect(allowsGroup(presubmit!, 'presubmit')).toBe(true);
+    expect(allowsGroup(presubmit!, 'postsubmit')).toBe(false);
+    expect(allowsLabel(presubmit!, 'postsubmit')).toBe(false);
+    expect(allowsLabel(postsubmit!, 'postsubmit')).toBe(true);
+    expect(policy.rules.every((rule) => rule.jitOnly)).toBe(true);
+    expect(presubmit!.defaultRunnerGroup).toBe('presubmit');
+    expect(presubmit!.defaultLabels).toEqual(['self-hosted', 'linux', 'x64', 'presubmit']);
+  });
+
+  it('builds the policy from the trust levels and their settings', () => {
+    const custom = runScript('token-proxy.sh', {
+      TRUST_LEVELS: 'untrusted,trusted,gpu',
+      RUNNER_GROUP_UNTRUSTED: 'ci-untrusted',
+      RUNNER_LABELS_GPU: 'self-hosted,linux,x64,gpu,cuda',
+    });
+    expect(custom.status).toBe(0);
+    const policy = deployedPolicy(custom);
+    expect(policy.rules.map((rule) => rule.name)).toEqual(['untrusted', 'trusted', 'gpu']);
+    expect(policy.rules[0]!.defaultRunnerGroup).toBe('ci-untrusted');
+    expect(policy.rules[2]!.defaultLabels).toEqual(['self-hosted', 'linux', 'x64', 'gpu', 'cuda']);
+    expect(
+      ruleMatchesCaller(
+        policy.rules[2]!,
+        caller(`gh-runner-gpu@${PROJECT}.iam.gserviceaccount.com`, 'gh-runner-gpu-0000'),
+      ),
+    ).toBe(true);
+  });
+
+  it('lets token-mode VMs (RUNNER_MODE=token) use /register, and only then', () => {
+    const tokenMode = runScript('token-proxy.sh', { RUNNER_MODE: 'token' });
+    expect(deployedPolicy(tokenMode).rules.map((rule) => rule.jitOnly)).toEqual([false, false]);
+  });
+
+  it('uses POLICY_FILE instead when given', () => {
+    const file = path.join(tmp, 'policy.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          rules: [
+            { name: 'only', callers: { serviceAccounts: [PRESUBMIT_SA] }, scopes: ['my-org'], jitOnly: true },
+          ],
+        },
+        null,
+        2,
+      ),
+    );
+    const withFile = runScript('token-proxy.sh', { POLICY_FILE: file });
+    expect(withFile.status).toBe(0);
+    expect(deployedPolicy(withFile).rules.map((rule) => rule.name)).toEqual(['only']);
+    const notPolicy = path.join(tmp, 'not-policy.json');
+    fs.writeFileSync(notPolicy, '{}');
+    const refused = runScript('token-proxy.sh', { POLICY_FILE: notPolicy });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('not a caller policy');
   });
 
   it('sets AUTH_AUDIENCE to the URL read after the first deploy', () => {
@@ -233,15 +387,19 @@ describe('deploy/token-proxy.sh --dry-run', () => {
     expect(run.stdout).toContain('--update-env-vars=AUTH_AUDIENCE="${TOKEN_PROXY_URL}"');
   });
 
-  it('grants roles/run.invoker to the runner service account only, and checks nobody else holds it', () => {
+  it('grants roles/run.invoker to the runner service accounts only, and checks who else may invoke', () => {
     const bindings = find(run, 'gcloud', 'run', 'services', 'add-iam-policy-binding');
-    expect(bindings).toHaveLength(1);
-    expect(bindings[0]).toContain('gh-token-proxy');
-    expect(flagValues(bindings[0]!, '--member')).toEqual([`serviceAccount:${RUNNER_SA}`]);
-    expect(flagValues(bindings[0]!, '--role')).toEqual(['roles/run.invoker']);
+    expect(bindings).toHaveLength(2);
+    expect(bindings.flatMap((b) => flagValues(b, '--member'))).toEqual(RUNNER_MEMBERS);
+    expect(bindings.flatMap((b) => flagValues(b, '--role'))).toEqual([
+      'roles/run.invoker',
+      'roles/run.invoker',
+    ]);
     expect(run.stdout).toMatch(
       /^RUN_INVOKERS="\$\(gcloud run services get-iam-policy gh-token-proxy .*roles\/run\.invoker/m,
     );
+    // Project-level roles (Owner, Editor, run.*) can invoke too; the script reads them.
+    expect(run.stdout).toMatch(/^PROJECT_BINDINGS="\$\(gcloud projects get-iam-policy my-project /m);
   });
 
   it('binds more runner service accounts when asked, one binding each', () => {
@@ -250,7 +408,7 @@ describe('deploy/token-proxy.sh --dry-run', () => {
     const members = find(multi, 'gcloud', 'run', 'services', 'add-iam-policy-binding').flatMap((b) =>
       flagValues(b, '--member'),
     );
-    expect(members).toEqual([`serviceAccount:${RUNNER_SA}`, `serviceAccount:${other}`]);
+    expect(members).toEqual([...RUNNER_MEMBERS, `serviceAccount:${other}`]);
   });
 
   it.each(['allUsers', 'allAuthenticatedUsers', 'user:someone@example.com', 'domain:example.com'])(
@@ -263,10 +421,30 @@ describe('deploy/token-proxy.sh --dry-run', () => {
     },
   );
 
+  it.each([
+    ['RUNNER_SA_EMAIL', `gh-runner@${PROJECT}.iam.gserviceaccount.com`],
+    ['RUNNER_LABELS', 'linux-x64'],
+    ['RUNNER_GROUP', 'gce'],
+  ])('stops on the obsolete variable %s, naming its replacement', (name, value) => {
+    const refused = runScript('token-proxy.sh', { [name]: value });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`${name}_<LEVEL>`);
+  });
+
+  it.each(['Presubmit', 'pre-submit', 'a'.repeat(21), 'x x'])('refuses the trust level %j', (level) => {
+    const refused = runScript('token-proxy.sh', { TRUST_LEVELS: `presubmit ${level}` });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('TRUST_LEVELS');
+  });
+
   it('mounts a PAT as GITHUB_TOKEN in PAT mode', () => {
-    const pat = runScript('token-proxy.sh', { GITHUB_AUTH: 'pat', GITHUB_APP_ID: '' });
+    const pat = runScript('token-proxy.sh', {
+      GITHUB_AUTH: 'pat',
+      GITHUB_APP_ID: '',
+      GITHUB_SECRET_VERSION: '2',
+    });
     const deploy = one(pat, 'gcloud', 'run', 'deploy', 'gh-token-proxy');
-    expect(flagValues(deploy, '--set-secrets')).toEqual(['GITHUB_TOKEN=gh-runner-github-credential:latest']);
+    expect(flagValues(deploy, '--set-secrets')).toEqual(['GITHUB_TOKEN=gh-runner-github-credential:2']);
     expect(dictFlag(flagValues(deploy, '--set-env-vars')[0]!)).not.toHaveProperty('GITHUB_APP_ID');
   });
 
@@ -275,6 +453,51 @@ describe('deploy/token-proxy.sh --dry-run', () => {
     const deploy = one(commas, 'gcloud', 'run', 'deploy', 'gh-token-proxy');
     expect(dictFlag(flagValues(deploy, '--set-env-vars')[0]!).ALLOWED_SCOPES).toBe(
       'my-org;match:my-org/(a|b){1,2}',
+    );
+    expect(deployedPolicy(commas).rules[0]!.scopes.map((scope) => scope.source)).toEqual([
+      'my-org',
+      'match:my-org/(a|b){1,2}',
+    ]);
+  });
+});
+
+describe('deploy/caller-policy.sh', () => {
+  it('prints the policy token-proxy.sh deploys, without gcloud', () => {
+    const printed = runScript('caller-policy.sh', {}, []);
+    expect(printed.status).toBe(0);
+    const policy = parsePolicy(printed.stdout);
+    expect(policy.rules.map((rule) => rule.name)).toEqual(['presubmit', 'postsubmit']);
+    expect(JSON.parse(printed.stdout)).toEqual(
+      JSON.parse(
+        dictFlag(
+          flagValues(one(runScript('token-proxy.sh'), 'gcloud', 'run', 'deploy'), '--set-env-vars')[0]!,
+        ).POLICY!,
+      ),
+    );
+    expectClean(printed);
+  });
+});
+
+describe('deploy/service-accounts.sh --dry-run', () => {
+  it('creates one runner service account per trust level, besides the proxy and deleter accounts', () => {
+    const run = runScript('service-accounts.sh');
+    expect(run.status).toBe(0);
+    expectClean(run);
+    const created = find(run, 'gcloud', 'iam', 'service-accounts', 'create').map((c) => c[4]);
+    expect(created).toEqual([
+      'gh-token-proxy',
+      'gh-instance-deleter',
+      'gh-runner-presubmit',
+      'gh-runner-postsubmit',
+    ]);
+    // Created with no role: nothing here grants anything.
+    expect(run.stdout).not.toContain('add-iam-policy-binding');
+  });
+
+  it('creates the build service account when BUILD_SA_NAME names one', () => {
+    const run = runScript('service-accounts.sh', { BUILD_SA_NAME: 'gh-runner-build' });
+    expect(find(run, 'gcloud', 'iam', 'service-accounts', 'create').map((c) => c[4])).toContain(
+      'gh-runner-build',
     );
   });
 });
@@ -288,13 +511,30 @@ describe('deploy/github-secret.sh --dry-run', () => {
     expect(run.status).toBe(0);
     expectClean(run);
     one(run, 'gcloud', 'secrets', 'create', 'gh-runner-github-credential');
-    const add = one(run, 'gcloud', 'secrets', 'versions', 'add', 'gh-runner-github-credential');
-    expect(flagValues(add, '--data-file')).toEqual([file]);
+    const add = find(run, 'gcloud', 'secrets', 'versions', 'add', 'gh-runner-github-credential');
+    expect(add).toHaveLength(0); // it is captured: GITHUB_SECRET_VERSION="$(gcloud secrets versions add ...)"
+    expect(run.stdout).toMatch(
+      /^GITHUB_SECRET_VERSION="\$\(gcloud secrets versions add gh-runner-github-credential .*--data-file=\S+ '--format=value\(name\.basename\(\)\)'\)"$/m,
+    );
+    expect(run.stdout).toContain(`--data-file=${file} `);
     const grant = one(run, 'gcloud', 'secrets', 'add-iam-policy-binding', 'gh-runner-github-credential');
     expect(flagValues(grant, '--member')).toEqual([`serviceAccount:${PROXY_SA}`]);
     expect(flagValues(grant, '--role')).toEqual(['roles/secretmanager.secretAccessor']);
     // Granted on the secret, never on the project.
     expect(find(run, 'gcloud', 'projects', 'add-iam-policy-binding')).toHaveLength(0);
+  });
+
+  it('needs no credential file: a missing file or none at all still prints the commands', () => {
+    const missing = runScript('github-secret.sh', {
+      GITHUB_APP_PRIVATE_KEY_FILE: path.join(tmp, 'absent.pem'),
+    });
+    expect(missing.status).toBe(0);
+    expect(missing.stdout).toContain(`--data-file=${path.join(tmp, 'absent.pem')}`);
+    const none = runScript('github-secret.sh', { GITHUB_APP_PRIVATE_KEY_FILE: '' });
+    expect(none.status).toBe(0);
+    expect(none.stdout).toContain('--data-file="${GITHUB_APP_PRIVATE_KEY_FILE}"');
+    const pat = runScript('github-secret.sh', { GITHUB_APP_PRIVATE_KEY_FILE: '', GITHUB_AUTH: 'pat' });
+    expect(pat.stdout).toContain('--data-file="${GITHUB_TOKEN_FILE}"');
   });
 
   it('refuses a key file that is not a PEM private key, without printing it', () => {
@@ -304,6 +544,86 @@ describe('deploy/github-secret.sh --dry-run', () => {
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('not a PEM private key');
     expect(run.stdout + run.stderr).not.toContain('secret-looking-content-123');
+  });
+});
+
+describe('deploy/build-image.sh --dry-run', () => {
+  const run = runScript('build-image.sh');
+
+  it('stages the source in a bucket the script creates and names, not gs://PROJECT_cloudbuild', () => {
+    expect(run.status).toBe(0);
+    expectClean(run);
+    const create = one(run, 'gcloud', 'storage', 'buckets', 'create', `gs://${PROJECT}-gh-runners-build`);
+    expect(flagValues(create, '--location')).toEqual([REGION]);
+    expect(create).toContain('--uniform-bucket-level-access');
+    expect(create).toContain('--public-access-prevention');
+    const submit = one(run, 'gcloud', 'builds', 'submit');
+    expect(flagValues(submit, '--gcs-source-staging-dir')).toEqual([
+      `gs://${PROJECT}-gh-runners-build/source`,
+    ]);
+    expect(flagValues(submit, '--gcs-log-dir')).toEqual([`gs://${PROJECT}-gh-runners-build/logs`]);
+    expect(flagValues(submit, '--ignore-file')).toEqual([path.join(ROOT, 'deploy/container/gcloudignore')]);
+    expect(run.stdout).not.toContain('_cloudbuild');
+    // Without a build service account, Cloud Build's default is used and nothing is granted.
+    expect(flagValues(submit, '--service-account')).toEqual([]);
+    expect(run.stdout).not.toContain('add-iam-policy-binding');
+  });
+
+  it.each([
+    [
+      '--service-account',
+      ['--dry-run', '--service-account', `builder@${PROJECT}.iam.gserviceaccount.com`],
+      {},
+    ],
+    [
+      'BUILD_SERVICE_ACCOUNT',
+      ['--dry-run'],
+      { BUILD_SERVICE_ACCOUNT: `builder@${PROJECT}.iam.gserviceaccount.com` },
+    ],
+  ])(
+    'builds as the account %s names, granting it the bucket, the repository and log writing',
+    (_, args, env) => {
+      const built = runScript('build-image.sh', env, args);
+      expect(built.status).toBe(0);
+      const account = `builder@${PROJECT}.iam.gserviceaccount.com`;
+      const submit = one(built, 'gcloud', 'builds', 'submit');
+      expect(flagValues(submit, '--service-account')).toEqual([
+        `projects/${PROJECT}/serviceAccounts/${account}`,
+      ]);
+      const bucket = one(
+        built,
+        'gcloud',
+        'storage',
+        'buckets',
+        'add-iam-policy-binding',
+        `gs://${PROJECT}-gh-runners-build`,
+      );
+      expect(flagValues(bucket, '--role')).toEqual(['roles/storage.objectAdmin']);
+      const repository = one(
+        built,
+        'gcloud',
+        'artifacts',
+        'repositories',
+        'add-iam-policy-binding',
+        'gce-github-runners',
+      );
+      expect(flagValues(repository, '--role')).toEqual(['roles/artifactregistry.writer']);
+      const project = one(built, 'gcloud', 'projects', 'add-iam-policy-binding');
+      expect(flagValues(project, '--role')).toEqual(['roles/logging.logWriter']);
+      for (const grant of [bucket, repository, project]) {
+        expect(flagValues(grant, '--member')).toEqual([`serviceAccount:${account}`]);
+      }
+    },
+  );
+
+  it('refuses a build service account that is not a service account email', () => {
+    const refused = runScript('build-image.sh', {}, [
+      '--dry-run',
+      '--service-account',
+      'user:me@example.com',
+    ]);
+    expect(refused.status).not.toBe(0);
+    expect(find(refused, 'gcloud', 'builds', 'submit')).toHaveLength(0);
   });
 });
 
@@ -330,11 +650,43 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
     expect(listed).toEqual(DELETER_PERMISSIONS);
   });
 
-  it('binds the role to the deleter service account only', () => {
+  it('binds the role to the deleter service account only, narrowed by an IAM condition to the runner MIGs', () => {
     const bindings = find(run, 'gcloud', 'projects', 'add-iam-policy-binding');
     expect(bindings).toHaveLength(1);
     expect(flagValues(bindings[0]!, '--member')).toEqual([`serviceAccount:${DELETER_SA}`]);
     expect(flagValues(bindings[0]!, '--role')).toEqual([`projects/${PROJECT}/roles/ghRunnerInstanceDeleter`]);
+    const condition = dictFlag(flagValues(bindings[0]!, '--condition')[0]!);
+    expect(condition.title).toBeTruthy();
+    expect(condition.expression).toBe(
+      "resource.type != 'compute.googleapis.com/Instance'" +
+        " && resource.type != 'compute.googleapis.com/InstanceGroupManager'" +
+        " && resource.type != 'compute.googleapis.com/RegionInstanceGroupManager'" +
+        " || resource.name.extract('/instances/{name}').startsWith('gh-runner-')" +
+        " || resource.name.extract('/instanceGroupManagers/{name}').startsWith('gh-runner-')",
+    );
+    // An unconditional binding from an earlier deploy is removed after the conditional one is in place.
+    const removal = one(run, 'gcloud', 'projects', 'remove-iam-policy-binding');
+    expect(removal).toContain('--condition=None');
+    expect(run.stdout.indexOf('remove-iam-policy-binding')).toBeGreaterThan(
+      run.stdout.indexOf('add-iam-policy-binding'),
+    );
+  });
+
+  it('binds the role without a condition with DELETER_ROLE_CONDITION=none', () => {
+    const plain = runScript('instance-deleter.sh', { DELETER_ROLE_CONDITION: 'none' });
+    const binding = one(plain, 'gcloud', 'projects', 'add-iam-policy-binding');
+    expect(flagValues(binding, '--condition')).toEqual(['None']);
+    expect(find(plain, 'gcloud', 'projects', 'remove-iam-policy-binding')).toHaveLength(0);
+  });
+
+  it('refuses an ALLOWED_MIG_PATTERN the condition would contradict', () => {
+    const refused = runScript('instance-deleter.sh', { ALLOWED_MIG_PATTERN: 'runners-.*' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('RUNNER_MIG_PREFIX');
+    expect(
+      runScript('instance-deleter.sh', { ALLOWED_MIG_PATTERN: 'runners-.*', DELETER_ROLE_CONDITION: 'none' })
+        .status,
+    ).toBe(0);
   });
 
   it('deploys a 2nd gen function, internal only and IAM-checked, with the deleter entry point', () => {
@@ -356,12 +708,47 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
     });
     // The function outlives the deleter's longest wait for a stable MIG (100 s by default).
     expect(flagValues(deploy, '--timeout')).toEqual(['160s']);
+    expect(flagValues(deploy, '--build-service-account')).toEqual([]);
   });
 
-  it('lets only the runner service account invoke the function', () => {
+  it('takes the runtime from one variable, by default the major version of .node-version', () => {
+    const major = fs.readFileSync(path.join(ROOT, '.node-version'), 'utf8').trim().split('.')[0];
+    expect(flagValues(one(run, 'gcloud', 'functions', 'deploy'), '--runtime')).toEqual([`nodejs${major}`]);
+    const next = runScript('instance-deleter.sh', { FUNCTION_RUNTIME: 'nodejs26' });
+    expect(flagValues(one(next, 'gcloud', 'functions', 'deploy'), '--runtime')).toEqual(['nodejs26']);
+    expect(runScript('instance-deleter.sh', { FUNCTION_RUNTIME: 'node24' }).status).not.toBe(0);
+  });
+
+  it('defaults ALLOWED_MIG_PATTERN to exactly the trust levels MIGs', () => {
+    const defaulted = runScript('instance-deleter.sh', { ALLOWED_MIG_PATTERN: '' });
+    expect(defaulted.status).toBe(0);
+    const env = dictFlag(flagValues(one(defaulted, 'gcloud', 'functions', 'deploy'), '--set-env-vars')[0]!);
+    expect(env.ALLOWED_MIG_PATTERN).toBe('gh-runner-(presubmit|postsubmit)');
+  });
+
+  it('builds the function as the build service account when given one', () => {
+    const account = `builder@${PROJECT}.iam.gserviceaccount.com`;
+    const flagged = runScript('instance-deleter.sh', {}, ['--dry-run', '--build-service-account', account]);
+    expect(flagValues(one(flagged, 'gcloud', 'functions', 'deploy'), '--build-service-account')).toEqual([
+      `projects/${PROJECT}/serviceAccounts/${account}`,
+    ]);
+    // An account of one's own is used as it is; the scripts grant roles only to the one they created.
+    expect(find(flagged, 'gcloud', 'projects', 'add-iam-policy-binding')).toHaveLength(1);
+    const ours = runScript('instance-deleter.sh', { BUILD_SA_NAME: 'gh-runner-build' });
+    const builder = find(ours, 'gcloud', 'projects', 'add-iam-policy-binding').find((b) =>
+      flagValues(b, '--role').includes('roles/run.builder'),
+    );
+    expect(builder && flagValues(builder, '--member')).toEqual([
+      `serviceAccount:gh-runner-build@${PROJECT}.iam.gserviceaccount.com`,
+    ]);
+    expect(flagValues(one(ours, 'gcloud', 'functions', 'deploy'), '--build-service-account')).toEqual([
+      `projects/${PROJECT}/serviceAccounts/gh-runner-build@${PROJECT}.iam.gserviceaccount.com`,
+    ]);
+  });
+
+  it('lets only the runner service accounts invoke the function', () => {
     const bindings = find(run, 'gcloud', 'functions', 'add-invoker-policy-binding');
-    expect(bindings).toHaveLength(1);
-    expect(flagValues(bindings[0]!, '--member')).toEqual([`serviceAccount:${RUNNER_SA}`]);
+    expect(bindings.flatMap((b) => flagValues(b, '--member'))).toEqual(RUNNER_MEMBERS);
   });
 
   it('deploys to Cloud Run from the image with --target run', () => {
@@ -378,21 +765,14 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
     });
     expect(find(onRun, 'gcloud', 'functions', 'deploy')).toHaveLength(0);
     const bindings = find(onRun, 'gcloud', 'run', 'services', 'add-iam-policy-binding');
-    expect(bindings.flatMap((b) => flagValues(b, '--member'))).toEqual([`serviceAccount:${RUNNER_SA}`]);
+    expect(bindings.flatMap((b) => flagValues(b, '--member'))).toEqual(RUNNER_MEMBERS);
     expect(onRun.stdout).toContain('--update-env-vars=AUTH_AUDIENCE="${INSTANCE_DELETER_URL}"');
-  });
-
-  it('requires ALLOWED_MIG_PATTERN', () => {
-    const refused = runScript('instance-deleter.sh', { ALLOWED_MIG_PATTERN: '' });
-    expect(refused.status).not.toBe(0);
-    expect(refused.stderr).toContain('ALLOWED_MIG_PATTERN');
   });
 });
 
 describe('deploy/instance-template.sh --dry-run', () => {
-  const run = runScript('instance-template.sh', {
-    TOKEN_PROXY_URL: 'https://gh-token-proxy-abc-uc.a.run.app',
-  });
+  const env = { TOKEN_PROXY_URL: 'https://gh-token-proxy-abc-uc.a.run.app' };
+  const run = runScript('instance-template.sh', env, ['--dry-run', '--trust-level', 'presubmit']);
 
   it('succeeds without gcloud', () => {
     expect(run.stderr).toBe('');
@@ -400,28 +780,89 @@ describe('deploy/instance-template.sh --dry-run', () => {
     expectClean(run);
   });
 
-  it('runs VMs as the runner service account with no OAuth scopes and no external address', () => {
+  it("runs VMs as the level's service account with no OAuth scopes and no external address", () => {
     const create = one(run, 'gcloud', 'compute', 'instance-templates', 'create', 'gh-runner-test');
-    expect(flagValues(create, '--service-account')).toEqual([RUNNER_SA]);
+    expect(flagValues(create, '--service-account')).toEqual([PRESUBMIT_SA]);
     expect(create).toContain('--no-scopes');
     expect(flagValues(create, '--scopes')).toEqual([]);
     expect(create).toContain('--no-address');
     expect(create).toContain('--shielded-secure-boot');
+    expect(flagValues(create, '--labels')).toEqual([
+      'app=gce-github-runners,github-runner-trust-level=presubmit',
+    ]);
+    const post = runScript('instance-template.sh', env, ['--dry-run', '--trust-level', 'postsubmit']);
+    const postCreate = one(post, 'gcloud', 'compute', 'instance-templates', 'create');
+    expect(flagValues(postCreate, '--service-account')).toEqual([POSTSUBMIT_SA]);
   });
 
-  it('carries the attributes the VM scripts read', () => {
+  it("carries the attributes the VM scripts read, with the level's group and labels and a pinned runner", () => {
     const create = one(run, 'gcloud', 'compute', 'instance-templates', 'create', 'gh-runner-test');
     const metadata = dictFlag(flagValues(create, '--metadata')[0]!);
     expect(metadata).toMatchObject({
       'github-runner-scope': 'my-org',
-      'github-runner-labels': 'linux-x64,gpu',
-      'github-runner-group': 'gce',
+      'github-runner-labels': 'self-hosted,linux,x64,presubmit',
+      'github-runner-group': 'presubmit',
       'github-runner-mode': 'jit',
       'github-url': 'https://github.com',
       'token-proxy-url': 'https://gh-token-proxy-abc-uc.a.run.app',
       'instance-deleter-url': `https://${REGION}-${PROJECT}.cloudfunctions.net/gh-instance-deleter`,
+      'github-runner-version': '2.337.0',
+      'github-runner-sha256': '70920811a4f8ad4328818682bca5c6469c1c942fab52448868071d0063816613',
       'block-project-ssh-keys': 'TRUE',
     });
+  });
+
+  it('names the template after the level when TEMPLATE_NAME is not set', () => {
+    const named = runScript('instance-template.sh', { ...env, TEMPLATE_NAME: '' }, [
+      '--dry-run',
+      '--trust-level',
+      'postsubmit',
+    ]);
+    const create = one(named, 'gcloud', 'compute', 'instance-templates', 'create');
+    expect(create[4]).toMatch(/^gh-runner-postsubmit-\d{8}-\d{6}$/);
+  });
+
+  it('takes a runner release only with its checksum, and never latest', () => {
+    const sha = 'ab'.repeat(32);
+    const pinned = runScript(
+      'instance-template.sh',
+      { ...env, RUNNER_VERSION: '2.400.1', RUNNER_SHA256: sha.toUpperCase() },
+      ['--dry-run', '--trust-level', 'presubmit'],
+    );
+    expect(pinned.status).toBe(0);
+    const metadata = dictFlag(
+      flagValues(one(pinned, 'gcloud', 'compute', 'instance-templates', 'create'), '--metadata')[0]!,
+    );
+    expect(metadata['github-runner-version']).toBe('2.400.1');
+    expect(metadata['github-runner-sha256']).toBe(sha);
+    for (const [extra, message] of [
+      [{ RUNNER_VERSION: '2.400.1' }, 'needs RUNNER_SHA256'],
+      [{ RUNNER_VERSION: 'latest', RUNNER_SHA256: sha }, 'latest cannot be checked'],
+      [{ RUNNER_SHA256: 'abc' }, 'not a SHA-256'],
+    ] as const) {
+      const refused = runScript('instance-template.sh', { ...env, ...extra }, [
+        '--dry-run',
+        '--trust-level',
+        'presubmit',
+      ]);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain(message);
+      expect(find(refused, 'gcloud', 'compute', 'instance-templates', 'create')).toHaveLength(0);
+    }
+  });
+
+  it('needs --trust-level when there are several levels, and refuses an unknown one', () => {
+    const missing = runScript('instance-template.sh', env);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toContain('--trust-level');
+    const unknown = runScript('instance-template.sh', env, ['--dry-run', '--trust-level', 'trusted']);
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr).toContain('not in TRUST_LEVELS');
+    const single = runScript('instance-template.sh', { ...env, TRUST_LEVELS: 'ci' });
+    expect(single.status).toBe(0);
+    expect(
+      flagValues(one(single, 'gcloud', 'compute', 'instance-templates', 'create'), '--service-account'),
+    ).toEqual([`gh-runner-ci@${PROJECT}.iam.gserviceaccount.com`]);
   });
 
   it('embeds deploy/vm/ in a startup script that installs and starts the runner units', () => {
@@ -452,10 +893,179 @@ describe('deploy/instance-template.sh --dry-run', () => {
   });
 
   it('reads the proxy URL from Cloud Run when not given', () => {
-    const lookup = runScript('instance-template.sh');
+    const lookup = runScript('instance-template.sh', {}, ['--dry-run', '--trust-level', 'presubmit']);
     expect(lookup.status).toBe(0);
     expect(lookup.stdout).toMatch(/^TOKEN_PROXY_URL="\$\(gcloud run services describe gh-token-proxy /m);
-    expect(lookup.stdout).toContain(`##token-proxy-url='"\${TOKEN_PROXY_URL}"'##`);
+    expect(lookup.stdout).toContain(`token-proxy-url='"\${TOKEN_PROXY_URL}"'`);
+  });
+});
+
+describe('deploy/runner-mig.sh --dry-run', () => {
+  const args = ['--dry-run', '--trust-level', 'presubmit', '--template', 'gh-runner-presubmit-t1'];
+
+  it('creates a regional MIG that never redistributes, and an autoscaler that only scales out', () => {
+    const run = runScript('runner-mig.sh', {}, args);
+    expect(run.status).toBe(0);
+    expectClean(run);
+    const create = one(
+      run,
+      'gcloud',
+      'compute',
+      'instance-groups',
+      'managed',
+      'create',
+      'gh-runner-presubmit',
+    );
+    expect(flagValues(create, '--region')).toEqual([REGION]);
+    expect(flagValues(create, '--instance-redistribution-type')).toEqual(['NONE']);
+    expect(flagValues(create, '--target-distribution-shape')).toEqual(['BALANCED']);
+    expect(flagValues(create, '--template')).toEqual(['gh-runner-presubmit-t1']);
+    expect(flagValues(create, '--base-instance-name')).toEqual(['gh-runner-presubmit']);
+    expect(flagValues(create, '--size')).toEqual(['0']);
+    // An existing MIG is told the same, then rolled to the template without touching running VMs.
+    const update = one(
+      run,
+      'gcloud',
+      'compute',
+      'instance-groups',
+      'managed',
+      'update',
+      'gh-runner-presubmit',
+    );
+    expect(flagValues(update, '--instance-redistribution-type')).toEqual(['NONE']);
+    const roll = one(
+      run,
+      'gcloud',
+      'compute',
+      'instance-groups',
+      'managed',
+      'rolling-action',
+      'start-update',
+    );
+    expect(flagValues(roll, '--type')).toEqual(['opportunistic']);
+    expect(flagValues(roll, '--version')).toEqual(['template=gh-runner-presubmit-t1']);
+    const autoscaling = one(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'set-autoscaling');
+    expect(flagValues(autoscaling, '--mode')).toEqual(['only-scale-out']);
+    expect(run.stdout).not.toMatch(/--instance-redistribution-type=PROACTIVE|--type=proactive/i);
+  });
+
+  it('takes EVEN, refuses the shapes an autoscaled MIG cannot have', () => {
+    const even = runScript('runner-mig.sh', { RUNNER_MIG_DISTRIBUTION_SHAPE: 'even' }, args);
+    const create = one(even, 'gcloud', 'compute', 'instance-groups', 'managed', 'create');
+    expect(flagValues(create, '--target-distribution-shape')).toEqual(['EVEN']);
+    expect(flagValues(create, '--instance-redistribution-type')).toEqual(['NONE']);
+    for (const shape of ['ANY', 'ANY_SINGLE_ZONE']) {
+      const refused = runScript('runner-mig.sh', { RUNNER_MIG_DISTRIBUTION_SHAPE: shape }, args);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('BALANCED or EVEN');
+    }
+  });
+
+  it('creates a zonal MIG with RUNNER_ZONE', () => {
+    const zonal = runScript('runner-mig.sh', { RUNNER_ZONE: `${REGION}-b` }, args);
+    const create = one(zonal, 'gcloud', 'compute', 'instance-groups', 'managed', 'create');
+    expect(flagValues(create, '--zone')).toEqual([`${REGION}-b`]);
+    expect(flagValues(create, '--region')).toEqual([]);
+    expect(flagValues(create, '--instance-redistribution-type')).toEqual([]);
+    expect(runScript('runner-mig.sh', { RUNNER_ZONE: 'europe-west1-b' }, args).status).not.toBe(0);
+  });
+
+  it('needs a template and a known level', () => {
+    expect(
+      runScript('runner-mig.sh', { TEMPLATE_NAME: '' }, ['--dry-run', '--trust-level', 'presubmit']).status,
+    ).not.toBe(0);
+    expect(
+      runScript('runner-mig.sh', {}, ['--dry-run', '--trust-level', 'nightly', '--template', 't']).status,
+    ).not.toBe(0);
+  });
+});
+
+describe('deploy/bake-image.sh --dry-run', () => {
+  const run = runScript('bake-image.sh', {
+    BAKE_VM: 'gh-runner-bake-test',
+    IMAGE_NAME: 'gh-runner-2-337-0-test',
+  });
+
+  it('bakes from a VM with no identity, then records the runner release on the image', () => {
+    expect(run.status).toBe(0);
+    expectClean(run);
+    expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
+    const vm = one(run, 'gcloud', 'compute', 'instances', 'create', 'gh-runner-bake-test');
+    expect(vm).toContain('--no-service-account');
+    expect(vm).toContain('--no-scopes');
+    expect(flagValues(vm, '--zone')).toEqual([`${REGION}-b`]);
+    expect(dictFlag(flagValues(vm, '--metadata')[0]!)).toMatchObject({
+      'gce-github-runners-bake': 'TRUE',
+      'github-runner-version': '2.337.0',
+      'github-runner-sha256': '70920811a4f8ad4328818682bca5c6469c1c942fab52448868071d0063816613',
+    });
+    expect(flagValues(vm, '--metadata-from-file')[0]).toMatch(/^startup-script=/);
+    expect(run.stdout).toMatch(/gcloud compute instances describe gh-runner-bake-test .*== TERMINATED/);
+    const image = one(run, 'gcloud', 'compute', 'images', 'create', 'gh-runner-2-337-0-test');
+    expect(flagValues(image, '--source-disk')).toEqual(['gh-runner-bake-test']);
+    expect(flagValues(image, '--family')).toEqual(['gh-runner']);
+    expect(flagValues(image, '--labels')).toEqual(['app=gce-github-runners,github-runner-version=2-337-0']);
+    expect(flagValues(image, '--description')[0]).toContain('actions/runner 2.337.0 (sha256 70920811');
+    const order = ['instances create', 'images create', 'instances delete'].map((verb) =>
+      run.stdout.indexOf(`gcloud compute ${verb}`),
+    );
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(order[0]).toBeGreaterThan(0);
+  });
+
+  it('bakes another release only with its checksum', () => {
+    const refused = runScript('bake-image.sh', { RUNNER_VERSION: '2.400.0' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('RUNNER_SHA256');
+  });
+});
+
+describe('deploy/teardown.sh', () => {
+  it('deletes nothing without --yes', () => {
+    const refused = runScript('teardown.sh', {}, []);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('--yes');
+  });
+
+  it('prints, in a dry run, a deletion for everything the scripts create, MIGs first', () => {
+    const run = runScript('teardown.sh');
+    expect(run.status).toBe(0);
+    expectClean(run);
+    expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
+    const deleted = [
+      ['compute', 'instance-groups', 'managed', 'delete', 'gh-runner-presubmit'],
+      ['compute', 'instance-groups', 'managed', 'delete', 'gh-runner-postsubmit'],
+      ['compute', 'instance-templates', 'delete'],
+      ['functions', 'delete', 'gh-instance-deleter'],
+      ['run', 'services', 'delete', 'gh-instance-deleter'],
+      ['run', 'services', 'delete', 'gh-token-proxy'],
+      ['secrets', 'delete', 'gh-runner-github-credential'],
+      ['projects', 'remove-iam-policy-binding', PROJECT],
+      ['iam', 'roles', 'delete', 'ghRunnerInstanceDeleter'],
+      ['iam', 'service-accounts', 'delete', PROXY_SA],
+      ['iam', 'service-accounts', 'delete', DELETER_SA],
+      ['iam', 'service-accounts', 'delete', PRESUBMIT_SA],
+      ['iam', 'service-accounts', 'delete', POSTSUBMIT_SA],
+      ['artifacts', 'repositories', 'delete', 'gce-github-runners'],
+      ['storage', 'rm', '--recursive', `gs://${PROJECT}-gh-runners-build`],
+    ];
+    let previous = -1;
+    for (const words of deleted) {
+      const at = run.stdout.indexOf(`gcloud ${words.join(' ')}`);
+      expect(at).toBeGreaterThan(previous);
+      previous = at;
+    }
+    expect(one(run, 'gcloud', 'projects', 'remove-iam-policy-binding')).toContain('--all');
+    expect(run.stdout).toMatch(
+      /^for ITEM in \$\{TEMPLATES\}; do gcloud compute instance-templates delete "\$\{ITEM\}" /m,
+    );
+    expect(run.stdout).not.toContain('images delete');
+  });
+
+  it('deletes baked images only when asked', () => {
+    const run = runScript('teardown.sh', {}, ['--dry-run', '--include-baked-images']);
+    expect(run.stdout).toMatch(/^BAKED_IMAGES="\$\(gcloud compute images list .*--filter=family=gh-runner/m);
+    expect(run.stdout).toContain('gcloud compute images delete "${ITEM}"');
   });
 });
 
@@ -474,7 +1084,137 @@ describe('deploy/all.sh --dry-run', () => {
     ]) {
       expect(run.stdout).toContain(step);
     }
-    expect(find(run, 'gcloud', 'compute', 'instance-templates', 'create')).toHaveLength(1);
+  });
+
+  it('makes a template and a MIG per trust level, the MIG on its own template', () => {
+    const templates = find(run, 'gcloud', 'compute', 'instance-templates', 'create').map((c) => c[4]!);
+    expect(templates).toHaveLength(2);
+    expect(templates[0]).toMatch(/^gh-runner-presubmit-\d{8}-\d{6}$/);
+    expect(templates[1]).toMatch(/^gh-runner-postsubmit-\d{8}-\d{6}$/);
+    const migs = find(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'create');
+    expect(migs.map((c) => c[5])).toEqual(['gh-runner-presubmit', 'gh-runner-postsubmit']);
+    expect(migs.map((c) => flagValues(c, '--template')[0])).toEqual(templates);
+  });
+
+  it('accepts --target run and passes it to the deleter and the templates', () => {
+    for (const args of [
+      ['--dry-run', '--target', 'run'],
+      ['--dry-run', '--target=run'],
+    ]) {
+      const onRun = runScript('all.sh', {}, args);
+      expect(onRun.stderr).toBe('');
+      expect(onRun.status).toBe(0);
+      expect(find(onRun, 'gcloud', 'functions', 'deploy')).toHaveLength(0);
+      one(onRun, 'gcloud', 'run', 'deploy', 'gh-instance-deleter');
+      expect(onRun.stdout).toMatch(
+        /^INSTANCE_DELETER_URL="\$\(gcloud run services describe gh-instance-deleter /m,
+      );
+    }
+    expect(runScript('all.sh', {}, ['--dry-run', '--target', 'lambda']).status).not.toBe(0);
+  });
+
+  it('passes --skip-build to the deleter only, and --skip-template stops before the VMs', () => {
+    const skipped = runScript('all.sh', {}, ['--dry-run', '--skip-build', '--skip-template']);
+    expect(skipped.status).toBe(0);
+    expect(skipped.stdout).not.toContain('npm --prefix');
+    expect(find(skipped, 'gcloud', 'compute', 'instance-templates', 'create')).toHaveLength(0);
+    expect(find(skipped, 'gcloud', 'compute', 'instance-groups', 'managed', 'create')).toHaveLength(0);
+  });
+
+  it('makes only the templates and MIGs with --runners-only', () => {
+    const runners = runScript('all.sh', {}, ['--dry-run', '--runners-only']);
+    expect(runners.status).toBe(0);
+    expect(runners.stdout).not.toMatch(/gcloud (services|secrets|builds|run deploy|functions|iam)/);
+    expect(find(runners, 'gcloud', 'compute', 'instance-templates', 'create')).toHaveLength(2);
+    expect(find(runners, 'gcloud', 'compute', 'instance-groups', 'managed', 'create')).toHaveLength(2);
+    expect(runScript('all.sh', {}, ['--dry-run', '--runners-only', '--skip-template']).status).not.toBe(0);
+  });
+
+  it('needs no key file and leaves no file behind', () => {
+    const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
+    const result = spawnSync('bash', [path.join(DEPLOY_DIR, 'all.sh'), '--dry-run'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {
+        PATH: `${stubDir}:${process.env.PATH ?? ''}`,
+        HOME: scratch,
+        TMPDIR: scratch,
+        ...BASE_ENV,
+        GITHUB_APP_PRIVATE_KEY_FILE: path.join(scratch, 'no-such-key.pem'),
+        DEPLOY_WORK_DIR: '',
+      },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(entries(scratch)).toEqual([]);
+    expect(result.stdout).toContain(
+      '--metadata-from-file=startup-script="${DEPLOY_WORK_DIR}"/startup-script.sh',
+    );
+  });
+
+  it('lets the environment win over --env-file', () => {
+    const file = path.join(tmp, 'precedence.env');
+    fs.writeFileSync(file, `PROJECT_ID=file-project\nREGION=europe-west1\nRUNNER_SCOPE=file-org\n`);
+    const result = spawnSync(
+      'bash',
+      [path.join(DEPLOY_DIR, 'service-accounts.sh'), '--dry-run', '--env-file', file],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: {
+          PATH: `${stubDir}:${process.env.PATH ?? ''}`,
+          HOME: tmp,
+          TMPDIR: tmp,
+          PROJECT_ID: 'env-project',
+        },
+      },
+    );
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('--project=env-project');
+    expect(result.stdout).not.toContain('file-project');
+    // What the environment leaves unset comes from the file.
+    const fromFile = spawnSync(
+      'bash',
+      [
+        path.join(DEPLOY_DIR, 'runner-mig.sh'),
+        '--dry-run',
+        '--env-file',
+        file,
+        '--trust-level',
+        'presubmit',
+        '--template',
+        't',
+      ],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { PATH: `${stubDir}:${process.env.PATH ?? ''}`, HOME: tmp, TMPDIR: tmp },
+      },
+    );
+    expect(fromFile.stdout).toContain('--project=file-project --region=europe-west1');
+  });
+});
+
+describe('dry runs leave no temporary files', () => {
+  it.each([
+    ['instance-template.sh', ['--dry-run', '--trust-level', 'presubmit']],
+    ['instance-deleter.sh', ['--dry-run']],
+    ['bake-image.sh', ['--dry-run']],
+  ])('%s', (script, args) => {
+    const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
+    const result = spawnSync('bash', [path.join(DEPLOY_DIR, script), ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {
+        PATH: `${stubDir}:${process.env.PATH ?? ''}`,
+        HOME: scratch,
+        TMPDIR: scratch,
+        ...BASE_ENV,
+        DEPLOY_WORK_DIR: '',
+      },
+    });
+    expect(result.status).toBe(0);
+    expect(entries(scratch)).toEqual([]);
   });
 });
 
@@ -486,8 +1226,12 @@ describe('--help', () => {
     'github-secret.sh',
     'build-image.sh',
     'token-proxy.sh',
+    'caller-policy.sh',
     'instance-deleter.sh',
     'instance-template.sh',
+    'runner-mig.sh',
+    'bake-image.sh',
+    'teardown.sh',
   ])('%s explains itself and needs no variable', (script) => {
     const result = spawnSync('bash', [path.join(DEPLOY_DIR, script), '--help'], {
       encoding: 'utf8',
@@ -495,6 +1239,25 @@ describe('--help', () => {
     });
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^Usage: deploy\//);
+  });
+});
+
+describe('docs/deploy.md', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+
+  it('names only deploy scripts that exist, and every one of them', () => {
+    const named = new Set([...doc.matchAll(/deploy\/([a-z-]+\.sh)/g)].map((m) => m[1]!));
+    for (const script of named) expect(fs.existsSync(path.join(DEPLOY_DIR, script))).toBe(true);
+    for (const script of fs.readdirSync(DEPLOY_DIR).filter((f) => f.endsWith('.sh') && f !== 'lib.sh')) {
+      expect(named).toContain(script);
+    }
+  });
+
+  it('asks for no Node.js older than .node-version where a reader would copy it', () => {
+    const major = Number(fs.readFileSync(path.join(ROOT, '.node-version'), 'utf8').split('.')[0]);
+    for (const match of doc.matchAll(/nodejs(\d+)|`node` (\d+)|node:(\d+)/g)) {
+      expect(Number(match[1] ?? match[2] ?? match[3])).toBeGreaterThanOrEqual(major);
+    }
   });
 });
 
@@ -523,8 +1286,8 @@ describe('shellcheck', () => {
 
 /**
  * Without --dry-run, against a gcloud stand-in that records its arguments and answers like a project:
- * a resource exists once it has been created or deployed, a service's URL is fixed, and the invoker
- * policy lists whatever STUB_INVOKERS says.
+ * a resource exists once it has been created or deployed, a service's URL is fixed, the invoker policy
+ * lists whatever STUB_INVOKERS says and the project policy STUB_PROJECT_BINDINGS.
  */
 describe('a real run against a recording gcloud stand-in', () => {
   const fakeDir = path.join(tmp, 'fake-gcloud');
@@ -540,6 +1303,12 @@ case "$*" in
   "run services describe "*)
     if [[ -n "\${STUB_EXISTS:-}" ]] || created "run deploy $4 "; then echo '${SERVICE_URL}'; else exit 1; fi ;;
   "run services get-iam-policy "*) printf '%s\\n' \${STUB_INVOKERS:-} ;;
+  "projects get-iam-policy "*) printf '%b' "\${STUB_PROJECT_BINDINGS:-}" ;;
+  "iam roles describe roles/editor "*) echo 'compute.instances.get;run.routes.invoke;storage.objects.get' ;;
+  "iam roles describe roles/viewer "*) echo 'compute.instances.get;storage.objects.get' ;;
+  "iam roles describe invoker "*) [[ "$*" == *--project=my-project* ]] && echo 'run.routes.invoke' ;;
+  "secrets versions list "*) echo 7 ;;
+  "secrets versions add "*) echo 8 ;;
   *" describe "*) [[ -n "\${STUB_EXISTS:-}" ]] || exit 1 ;;
 esac
 exit 0
@@ -562,45 +1331,93 @@ exit 0
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, commands: [], calls };
   }
 
-  const runner = `serviceAccount:${RUNNER_SA}`;
+  const invokers = RUNNER_MEMBERS.join(' ');
 
-  it('deploys a new proxy, reads its URL and sets AUTH_AUDIENCE to it', () => {
-    const run = realRun('token-proxy.sh', { STUB_INVOKERS: runner });
+  it('deploys a new proxy, reads its URL and sets AUTH_AUDIENCE to it, with the newest secret version pinned', () => {
+    const run = realRun('token-proxy.sh', { STUB_INVOKERS: invokers });
     expect(run.stderr).not.toContain('error');
     expect(run.status).toBe(0);
     const verbs = run.calls.map((c) => c.split(' ').slice(0, 3).join(' '));
     expect(verbs).toEqual([
+      'secrets versions list',
       'run services describe',
       'run deploy gh-token-proxy',
       'run services describe',
       'run services update',
       'run services add-iam-policy-binding',
+      'run services add-iam-policy-binding',
       'run services get-iam-policy',
+      'projects get-iam-policy my-project',
     ]);
-    expect(run.calls[1]).toContain('AUTH_AUDIENCE=https://audience-pending.invalid');
-    expect(run.calls[3]).toContain(`--update-env-vars=AUTH_AUDIENCE=${SERVICE_URL}`);
+    expect(run.calls[2]).toContain('AUTH_AUDIENCE=https://audience-pending.invalid');
+    expect(run.calls[2]).toContain('--set-secrets=GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:7 ');
+    expect(run.calls[4]).toContain(`--update-env-vars=AUTH_AUDIENCE=${SERVICE_URL}`);
     expect(run.stdout.trim()).toBe(`TOKEN_PROXY_URL=${SERVICE_URL}`);
   });
 
   it('deploys an existing proxy once, with its URL as the audience', () => {
-    const run = realRun('token-proxy.sh', { STUB_EXISTS: '1', STUB_INVOKERS: runner });
+    const run = realRun('token-proxy.sh', {
+      STUB_EXISTS: '1',
+      STUB_INVOKERS: invokers,
+      GITHUB_SECRET_VERSION: '3',
+    });
     expect(run.status).toBe(0);
     const deploys = run.calls.filter((c) => c.startsWith('run deploy'));
     expect(deploys).toHaveLength(1);
     expect(deploys[0]).toContain(`AUTH_AUDIENCE=${SERVICE_URL}`);
     expect(run.calls.filter((c) => c.startsWith('run services update'))).toHaveLength(0);
+    expect(run.calls.filter((c) => c.startsWith('secrets versions list'))).toHaveLength(0);
   });
 
-  it('stops when someone else also holds roles/run.invoker', () => {
-    const run = realRun('token-proxy.sh', { STUB_INVOKERS: `${runner} allUsers` });
+  it('stops when someone else also holds roles/run.invoker, naming the command with --project', () => {
+    const run = realRun('token-proxy.sh', { STUB_INVOKERS: `${invokers} allUsers` });
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('allUsers also holds roles/run.invoker');
-    expect(run.stderr).toContain('remove-iam-policy-binding');
+    expect(run.stderr).toContain(
+      `remove-iam-policy-binding gh-token-proxy --project=${PROJECT} --region=${REGION} --member=allUsers --role=roles/run.invoker`,
+    );
+  });
+
+  it('warns about principals that can invoke through project-level roles, and only those', () => {
+    const bindings = [
+      'roles/editor\\tserviceAccount:326694433618-compute@developer.gserviceaccount.com',
+      'roles/editor\\tserviceAccount:326694433618@cloudservices.gserviceaccount.com',
+      'roles/viewer\\tuser:auditor@example.com',
+      `projects/${PROJECT}/roles/invoker\\tgroup:ops@example.com`,
+      'roles/editor\\tserviceAccount:service-326694433618@serverless-robot-prod.iam.gserviceaccount.com',
+    ].join('\\n');
+    const run = realRun('token-proxy.sh', { STUB_INVOKERS: invokers, STUB_PROJECT_BINDINGS: bindings });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain('can invoke every Cloud Run service');
+    expect(run.stderr).toContain(
+      'serviceAccount:326694433618-compute@developer.gserviceaccount.com (roles/editor)',
+    );
+    expect(run.stderr).toContain(`group:ops@example.com (projects/${PROJECT}/roles/invoker)`);
+    expect(run.stderr).not.toContain('auditor@example.com');
+    expect(run.stderr).not.toContain('cloudservices');
+    expect(run.stderr).not.toContain('serverless-robot-prod');
+    expect(run.stderr).toContain('A project of its own');
+    // Each role is looked up once.
+    expect(run.calls.filter((c) => c.startsWith('iam roles describe roles/editor'))).toHaveLength(1);
+  });
+
+  it('prints the secret version it added, for token-proxy.sh to pin', () => {
+    const run = realRun('github-secret.sh');
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toBe('GITHUB_SECRET_VERSION=8');
+    expect(run.calls.find((c) => c.startsWith('secrets versions add'))).toContain(`--data-file=${KEY_FILE}`);
+  });
+
+  it('needs the credential file in a real run', () => {
+    const run = realRun('github-secret.sh', { GITHUB_APP_PRIVATE_KEY_FILE: path.join(tmp, 'absent.pem') });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('cannot read');
+    expect(run.calls).toEqual([]);
   });
 
   it('stages the function source with main at the deleter function entry', () => {
     const work = path.join(tmp, 'real-work');
-    const run = realRun('instance-deleter.sh', { DEPLOY_WORK_DIR: work, STUB_INVOKERS: runner }, [
+    const run = realRun('instance-deleter.sh', { DEPLOY_WORK_DIR: work, STUB_INVOKERS: invokers }, [
       '--skip-build',
     ]);
     expect(run.stderr).not.toContain('missing');
@@ -618,5 +1435,45 @@ exit 0
     expect(run.stdout.trim()).toBe(
       `INSTANCE_DELETER_URL=https://${REGION}-${PROJECT}.cloudfunctions.net/gh-instance-deleter`,
     );
+  });
+
+  it('removes the temporary function source when it exits', () => {
+    const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
+    const run = realRun(
+      'instance-deleter.sh',
+      { DEPLOY_WORK_DIR: '', TMPDIR: scratch, STUB_INVOKERS: invokers },
+      ['--skip-build'],
+    );
+    expect(run.status).toBe(0);
+    const deploy = run.calls.find((c) => c.startsWith('functions deploy'))!;
+    expect(deploy).toContain(`--source=${scratch}/gce-github-runners-deploy.`);
+    expect(entries(scratch)).toEqual([]);
+  });
+
+  it('all.sh --target run deploys everything, passing each value to the steps after it', () => {
+    const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
+    const run = realRun('all.sh', { DEPLOY_WORK_DIR: '', TMPDIR: scratch, STUB_INVOKERS: invokers }, [
+      '--target',
+      'run',
+    ]);
+    expect(run.stderr).not.toMatch(/error|unknown argument/);
+    expect(run.status).toBe(0);
+    // The secret version github-secret.sh added is the one the proxy pins; no lookup.
+    expect(run.calls.filter((c) => c.startsWith('secrets versions list'))).toHaveLength(0);
+    expect(run.calls.find((c) => c.startsWith('run deploy gh-token-proxy'))).toContain(
+      'gh-runner-github-credential:8 ',
+    );
+    expect(run.calls.find((c) => c.startsWith('run deploy gh-instance-deleter'))).toBeDefined();
+    expect(run.calls.filter((c) => c.startsWith('functions deploy'))).toHaveLength(0);
+    // The templates carry the URLs the services printed, and each MIG gets its level's template.
+    const templates = run.calls.filter((c) => c.startsWith('compute instance-templates create'));
+    expect(templates).toHaveLength(2);
+    for (const template of templates) {
+      expect(template).toContain(`token-proxy-url=${SERVICE_URL}`);
+      expect(template).toContain(`instance-deleter-url=${SERVICE_URL}`);
+    }
+    const migs = run.calls.filter((c) => c.startsWith('compute instance-groups managed create'));
+    expect(migs.map((c) => /--template=(\S+)/.exec(c)![1])).toEqual(templates.map((c) => c.split(' ')[3]));
+    expect(entries(scratch)).toEqual([]);
   });
 });
