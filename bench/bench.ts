@@ -12,22 +12,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  repoRoot,
-  SANDBOX_ORG,
-  SANDBOX_PROJECT,
-  SERVICE_ACCOUNTS,
-  startSandbox,
-} from '../sandbox/sandbox.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
-import type { FakeMig } from '../sandbox/fakes/compute-api.js';
+import { repoRoot, SANDBOX_ORG, SANDBOX_PROJECT, SERVICE_ACCOUNTS, startSandbox } from '#sandbox/sandbox';
+import { SERVICE_ENTRY_POINTS, TOOL_ENTRY_POINTS } from '#entry-points';
+import type { Sandbox } from '#sandbox/sandbox';
+import type { FakeMig } from '#fakes/compute-api';
 import { BENCH_USAGE, BenchUsageError, parseBenchOptions } from './parse-bench-options.js';
 import type { BenchOptions } from './parse-bench-options.js';
 import { median, perThousand, renderReport } from './render-report.js';
 import type { LoadRow, ProcessRow, TargetRow } from './render-report.js';
 import { runLoad } from './run-load.js';
 import type { LoadRequest, LoadResult } from './run-load.js';
-import { freePort } from '../sandbox/node-process.js';
+import { freePort } from '#sandbox/node-process';
 import { residentMemoryMiB, spawnNode, waitForAnswer } from './service-process.js';
 
 const CONCURRENCIES = [1, 16, 64] as const;
@@ -503,7 +498,7 @@ async function bareRows(
   const root = repoRoot();
   const port = await freePort();
   const bare = spawnNode(
-    path.join(root, 'dist/bench/bare-server.js'),
+    path.join(root, TOOL_ENTRY_POINTS['bare-server']),
     { PATH: process.env.PATH ?? '', PORT: String(port) },
     port,
   );
@@ -542,8 +537,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const root = repoRoot();
-  const proxyEntry = 'dist/services/token-proxy/src/main.js';
-  const deleterEntry = 'dist/services/instance-deleter/src/main.js';
+  const proxyEntry = SERVICE_ENTRY_POINTS['token-proxy'].main;
+  const deleterEntry = SERVICE_ENTRY_POINTS['instance-deleter'].main;
   const audit: LogAudit = { lines: [], secrets: new Set() };
   const notes: string[] = [];
   const started = Date.now();

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import { spawnNode as spawnNodeProcess } from '../sandbox/node-process.js';
-import type { NodeProcess } from '../sandbox/node-process.js';
+import { spawnNode as spawnNodeProcess } from '#sandbox/node-process';
+import type { NodeProcess } from '#sandbox/node-process';
 
 /** A process the benchmark spawned, with its port. */
 export interface SpawnedProcess extends NodeProcess {

@@ -11,6 +11,7 @@ import { startFakeGoogleIssuer } from './fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
+import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { freePort, spawnNode } from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
@@ -304,7 +305,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     };
     const proxy = await startService(
       'token-proxy',
-      path.join(root, 'dist/services/token-proxy/src/main.js'),
+      path.join(root, SERVICE_ENTRY_POINTS['token-proxy'].main),
       proxyListenPort,
       {
         ...baseEnv,
@@ -322,7 +323,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     cleanups.push(() => proxy.stop());
     const deleter = await startService(
       'instance-deleter',
-      path.join(root, 'dist/services/instance-deleter/src/main.js'),
+      path.join(root, SERVICE_ENTRY_POINTS['instance-deleter'].main),
       deleterListenPort,
       {
         ...baseEnv,

@@ -8,10 +8,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BenchUsageError, parseBenchOptions } from '../../bench/parse-bench-options.js';
+import { BenchUsageError, parseBenchOptions } from '#bench/parse-bench-options';
+import { TOOL_ENTRY_POINTS } from '#entry-points';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const entry = path.join(root, 'dist/bench/bench.js');
+const entry = path.join(root, TOOL_ENTRY_POINTS.bench);
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

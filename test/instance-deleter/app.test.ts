@@ -1,14 +1,14 @@
 import { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
-import { compileAnchoredRegex, createIdTokenVerifier } from '../../shared/src/index.js';
-import { createApp, createGoogleComputeApi } from '../../services/instance-deleter/src/index.js';
-import type { ComputeApi } from '../../services/instance-deleter/src/index.js';
-import { startFakeComputeApi, googleErrorBody } from '../../sandbox/fakes/compute-api.js';
-import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { captureLogs } from '../support/log-capture.js';
-import type { CapturedLogger } from '../support/log-capture.js';
+import { compileAnchoredRegex, createIdTokenVerifier } from '#shared';
+import { createApp, createGoogleComputeApi } from '#instance-deleter';
+import type { ComputeApi } from '#instance-deleter';
+import { startFakeComputeApi, googleErrorBody } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '#fakes/google-issuer';
+import { captureLogs } from '#test-support/log-capture';
+import type { CapturedLogger } from '#test-support/log-capture';
 
 const AUDIENCE = 'https://instance-deleter.example.run.app';
 const PROJECT = 'runners-prod';

@@ -13,8 +13,8 @@ import {
   parseEnv,
   parseTraceContext,
   PatternError,
-} from '../../shared/src/index.js';
-import { captureLogs } from '../support/log-capture.js';
+} from '#shared';
+import { captureLogs } from '#test-support/log-capture';
 
 describe('compilePattern', () => {
   it.each([

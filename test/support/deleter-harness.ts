@@ -1,10 +1,10 @@
 import { OAuth2Client } from 'google-auth-library';
-import { compileAnchoredRegex, createIdTokenVerifier } from '../../shared/src/index.js';
-import { createApp, createGoogleComputeApi } from '../../services/instance-deleter/src/index.js';
-import { startFakeComputeApi } from '../../sandbox/fakes/compute-api.js';
-import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { compileAnchoredRegex, createIdTokenVerifier } from '#shared';
+import { createApp, createGoogleComputeApi } from '#instance-deleter';
+import { startFakeComputeApi } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '#fakes/google-issuer';
 import { captureLogs } from './log-capture.js';
 import type { CapturedLogger } from './log-capture.js';
 

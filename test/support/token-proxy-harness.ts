@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import type { Test } from 'supertest';
-import { createIdTokenVerifier, compilePattern } from '../../shared/src/index.js';
+import { createIdTokenVerifier, compilePattern } from '#shared';
 import {
   createApp,
   createOctokitRunnerApi,
@@ -9,12 +9,12 @@ import {
   createTokenCache,
   OPEN_POLICY,
   parsePolicy,
-} from '../../services/token-proxy/src/index.js';
-import type { GitHubCredentials } from '../../services/token-proxy/src/index.js';
-import { startFakeGitHub } from '../../sandbox/fakes/github-api.js';
-import type { FakeGitHub } from '../../sandbox/fakes/github-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+} from '#token-proxy';
+import type { GitHubCredentials } from '#token-proxy';
+import { startFakeGitHub } from '#fakes/github-api';
+import type { FakeGitHub } from '#fakes/github-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '#fakes/google-issuer';
 import { captureLogs } from './log-capture.js';
 import type { CapturedLogger } from './log-capture.js';
 

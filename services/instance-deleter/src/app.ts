@@ -11,8 +11,8 @@ import {
   methodNotAllowed,
   notFound,
   requestLog,
-} from '../../../shared/src/index.js';
-import type { ComputeEngineClaims, IdTokenVerifier, Logger } from '../../../shared/src/index.js';
+} from '#shared';
+import type { ComputeEngineClaims, IdTokenVerifier, Logger } from '#shared';
 import type { ComputeApi } from './compute-api.js';
 import { withComputeContext } from './compute-error.js';
 import { createKeyedMutex } from './keyed-mutex.js';

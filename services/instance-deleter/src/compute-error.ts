@@ -1,4 +1,4 @@
-import { HttpError } from '../../../shared/src/index.js';
+import { HttpError } from '#shared';
 
 /**
  * A Compute Engine call failed. `status` is the HTTP status Compute answered (or an operation's

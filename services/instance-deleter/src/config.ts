@@ -1,11 +1,6 @@
 import { z } from 'zod';
-import {
-  commonConfigFrom,
-  commonEnvShape,
-  compileAnchoredRegex,
-  parseEnv,
-} from '../../../shared/src/index.js';
-import type { CommonConfig, Env } from '../../../shared/src/index.js';
+import { commonConfigFrom, commonEnvShape, compileAnchoredRegex, parseEnv } from '#shared';
+import type { CommonConfig, Env } from '#shared';
 import { parseComputeEndpoint } from './compute-endpoint.js';
 import type { ComputeEndpoint } from './compute-endpoint.js';
 

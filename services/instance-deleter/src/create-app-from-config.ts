@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { GoogleAuth } from 'google-auth-library';
-import { createIdTokenVerifier } from '../../../shared/src/index.js';
-import type { Logger } from '../../../shared/src/index.js';
+import { createIdTokenVerifier } from '#shared';
+import type { Logger } from '#shared';
 import { createApp } from './app.js';
 import { createGoogleComputeApi } from './compute-api.js';
 import type { InstanceDeleterConfig } from './config.js';

@@ -11,11 +11,11 @@
  * ```
  *
  * The function timeout must exceed `STABILIZE_TIMEOUT_SECONDS` (default 100). `package.json`'s `main`
- * must name this file's compiled form, `dist/services/instance-deleter/src/function.js`.
+ * must name this file's compiled form (`SERVICE_ENTRY_POINTS['instance-deleter'].function`).
  * https://cloud.google.com/functions/docs/writing#directory-structure
  */
 import { http } from '@google-cloud/functions-framework';
-import { createLogger } from '../../../shared/src/index.js';
+import { createLogger } from '#shared';
 import { loadConfig } from './config.js';
 import { createAppFromConfig } from './create-app-from-config.js';
 

@@ -1,4 +1,4 @@
-import { createLogger, runMain, startServer } from '../../../shared/src/index.js';
+import { createLogger, runMain, startServer } from '#shared';
 import { loadConfig } from './config.js';
 import { createAppFromConfig } from './create-app-from-config.js';
 

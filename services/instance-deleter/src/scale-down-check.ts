@@ -1,4 +1,4 @@
-import { HttpError } from '../../../shared/src/index.js';
+import { HttpError } from '#shared';
 import type { ComputeApi } from './compute-api.js';
 import { withComputeContext } from './compute-error.js';
 import { describeResource } from './resource-ref.js';

@@ -1,5 +1,5 @@
-import { HttpError, matchesAny } from '../../../shared/src/index.js';
-import type { CallerIdentity, ValuePattern } from '../../../shared/src/index.js';
+import { HttpError, matchesAny } from '#shared';
+import type { CallerIdentity, ValuePattern } from '#shared';
 import { allowsGroup, allowsLabel, allowsScope, ruleMatchesCaller } from './policy.js';
 import type { Policy, PolicyRule } from './policy.js';
 

@@ -10,8 +10,8 @@ import {
   methodNotAllowed,
   notFound,
   requestLog,
-} from '../../../shared/src/index.js';
-import type { CallerIdentity, IdTokenVerifier, Logger } from '../../../shared/src/index.js';
+} from '#shared';
+import type { CallerIdentity, IdTokenVerifier, Logger } from '#shared';
 import { assertMayHaveToken, assertMayUseScope, assertScopeListed, resolveRunnerShape } from './access.js';
 import type { ScopeLists } from './access.js';
 import { GitHubError } from './github-error.js';

@@ -1,14 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
-import {
-  ConfigError,
-  commonConfigFrom,
-  commonEnvShape,
-  compilePattern,
-  describeIssues,
-} from '../../../shared/src/index.js';
-import type { CommonConfig, Env, ValuePattern } from '../../../shared/src/index.js';
+import { ConfigError, commonConfigFrom, commonEnvShape, compilePattern, describeIssues } from '#shared';
+import type { CommonConfig, Env, ValuePattern } from '#shared';
 import { OPEN_POLICY, parsePolicy } from './policy.js';
 import type { Policy } from './policy.js';
 

@@ -4,7 +4,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import { z } from 'zod';
-import type { Logger } from '../../../shared/src/index.js';
+import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
 import { GitHubError, toGitHubError } from './github-error.js';
 import { scopeKey, scopePath } from './scope.js';

@@ -1,4 +1,4 @@
-import { createIdTokenVerifier, createLogger, runMain, startServer } from '../../../shared/src/index.js';
+import { createIdTokenVerifier, createLogger, runMain, startServer } from '#shared';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { createOctokitRunnerApi } from './github-runner-api.js';

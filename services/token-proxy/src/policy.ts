@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { compilePattern, matchesAny } from '../../../shared/src/index.js';
-import type { CallerIdentity, ValuePattern } from '../../../shared/src/index.js';
+import { compilePattern, matchesAny } from '#shared';
+import type { CallerIdentity, ValuePattern } from '#shared';
 
 /** One compiled rule of the caller policy. */
 export interface PolicyRule {
