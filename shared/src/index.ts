@@ -1,9 +1,11 @@
 export { createAuthMiddleware, callerOf, bearerToken } from './auth-middleware.js';
-export { describeCaller } from './caller-identity.js';
+export { describeCaller, requireComputeEngineClaims } from './caller-identity.js';
 export type { CallerIdentity, ComputeEngineClaims } from './caller-identity.js';
 export { commonEnvShape, commonConfigFrom } from './common-config.js';
 export type { CommonConfig } from './common-config.js';
 export { ConfigError, describeIssues } from './config-error.js';
+export { createServiceApp } from './create-service-app.js';
+export type { RouteMethod, RouteMethods, ServiceAppOptions } from './create-service-app.js';
 export { createErrorMiddleware, notFound, methodNotAllowed } from './error-middleware.js';
 export { HttpError } from './http-error.js';
 export {
@@ -28,3 +30,5 @@ export { startServer } from './start-server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
 export { parseTraceContext, traceLogFields } from './trace-context.js';
 export type { TraceContext } from './trace-context.js';
+export { withDeadline } from './with-deadline.js';
+export type { Deadline } from './with-deadline.js';

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { compilePattern, PatternError } from '#shared';
-import { formatScope, parseScope, parsePolicy, ScopeError, scopeKey, scopePath } from '#token-proxy';
+import { formatScope, parseScope, parsePolicy, ScopeError, scopeCacheKey, scopePath } from '#token-proxy';
 import { serveApp } from '#test-support/serve-app';
 import type { ServedApp } from '#test-support/serve-app';
 import { createSecretAudit, secretShapes } from '#test-support/secret-audit';
@@ -125,7 +125,7 @@ describe('parseScope and scopePath', () => {
       fc.property(valid, fc.constantFrom('', '/', '//'), (scope, slashes) => {
         const parsed = parseScope(scope.startsWith('enterprise:') ? scope : `${slashes}${scope}${slashes}`);
         expect(formatScope(parsed)).toBe(scope);
-        expect(scopeKey(parseScope(scope.toUpperCase().replace('ENTERPRISE:', 'enterprise:')))).toBe(
+        expect(scopeCacheKey(parseScope(scope.toUpperCase().replace('ENTERPRISE:', 'enterprise:')))).toBe(
           scope.toLowerCase(),
         );
       }),

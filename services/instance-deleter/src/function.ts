@@ -17,11 +17,11 @@
 import { http } from '@google-cloud/functions-framework';
 import { createLogger } from '#shared';
 import { loadConfig } from './config.js';
-import { createAppFromConfig } from './create-app-from-config.js';
+import { createInstanceDeleter } from './create-instance-deleter.js';
 
 /** The Functions Framework target, `--entry-point` of `gcloud functions deploy`. */
 export const FUNCTION_TARGET = 'deleteInstance';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
-http(FUNCTION_TARGET, createAppFromConfig(config, logger));
+http(FUNCTION_TARGET, createInstanceDeleter(config, { logger }));

@@ -1,5 +1,7 @@
 export { createApp } from './app.js';
 export type { InstanceDeleterDeps } from './app.js';
+export { checkScaleDown } from './check-scale-down.js';
+export type { ScaleDownDecision, ScaleDownReason, StabilizeClock } from './check-scale-down.js';
 export { createGoogleComputeApi } from './compute-api.js';
 export type {
   ComputeApi,
@@ -13,7 +15,10 @@ export type { ComputeEndpoint } from './compute-endpoint.js';
 export { ComputeError, computeFailure, toComputeError, withComputeContext } from './compute-error.js';
 export { loadConfig } from './config.js';
 export type { InstanceDeleterConfig } from './config.js';
-export { createAppFromConfig } from './create-app-from-config.js';
+export { createInstanceDeleter } from './create-instance-deleter.js';
+export type { InstanceDeleterOverrides } from './create-instance-deleter.js';
+export { deleteOwnInstance } from './delete-own-instance.js';
+export type { DeleteOwnInstanceDeps, DeletionOutcome } from './delete-own-instance.js';
 export { createKeyedMutex } from './keyed-mutex.js';
 export type { KeyedMutex } from './keyed-mutex.js';
 export {
@@ -24,5 +29,5 @@ export {
   parseResourceUrl,
 } from './resource-ref.js';
 export type { ResourceRef } from './resource-ref.js';
-export { checkScaleDown } from './scale-down-check.js';
-export type { ScaleDownDecision, ScaleDownReason, StabilizeClock } from './scale-down-check.js';
+export { resolveCallerMig } from './resolve-caller-mig.js';
+export type { ResolveCallerMigDeps } from './resolve-caller-mig.js';

@@ -1,3 +1,5 @@
+import { HttpError, withDeadline } from '#shared';
+
 /** What kind of failure a GitHub call ended in, which decides the status the caller gets. */
 export type GitHubFailure =
   'rate-limited' | 'unavailable' | 'timeout' | 'not-found' | 'conflict' | 'invalid' | 'refused';
@@ -63,4 +65,45 @@ export function toGitHubError(error: unknown, now: () => number = Date.now): Git
   if (status === 409) return new GitHubError('conflict', status, message || 'Conflict');
   if (status === 422) return new GitHubError('invalid', status, message || 'Validation failed');
   return new GitHubError('refused', status, message || `HTTP ${status}`);
+}
+
+/**
+ * What a GitHub failure means to the caller, with the action named for context: the one place a
+ * {@link GitHubError} becomes an HTTP answer. Anything else (an {@link HttpError} the operation threw, an
+ * unexpected error) passes through unchanged.
+ */
+export function gitHubHttpError(error: unknown, action: string): unknown {
+  if (!(error instanceof GitHubError)) return error;
+  switch (error.failure) {
+    case 'rate-limited':
+      return new HttpError(503, `GitHub rate limit reached while ${action}; retry later`, {
+        'Retry-After': String(Math.max(1, Math.ceil(error.retryAfterSeconds ?? 60))),
+      });
+    case 'timeout':
+      return new HttpError(504, `GitHub did not answer in time while ${action}`);
+    case 'not-found':
+      return new HttpError(
+        502,
+        `GitHub could not find what was needed while ${action}: ${error.githubMessage}`,
+      );
+    default:
+      return new HttpError(502, `GitHub failed while ${action}: ${error.githubMessage}`);
+  }
+}
+
+/**
+ * Runs the GitHub side of `action` within the caller's deadline (504 past it) and turns its failure into
+ * the HTTP answer. The work goes on (and fills caches) if the caller gives up.
+ */
+export async function askGitHub<T>(deadlineMs: number, action: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await withDeadline(
+      deadlineMs,
+      () =>
+        new HttpError(504, `GitHub did not answer within ${Math.round(deadlineMs / 1000)} s while ${action}`),
+      work,
+    );
+  } catch (error) {
+    throw gitHubHttpError(error, action);
+  }
 }

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
 import { GitHubError, toGitHubError } from './github-error.js';
-import { scopeKey, scopePath } from './scope.js';
+import { DEFAULT_RUNNER_GROUP } from './policy.js';
+import { scopeCacheKey, scopePath } from './scope.js';
 import type { Scope } from './scope.js';
 
 /** A registration or remove token as GitHub issued it. */
@@ -140,8 +141,8 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       return credentials.installationId;
     const key =
       scope.kind === 'repo'
-        ? scopeKey(scope)
-        : scopeKey({ kind: 'org', org: (scope as { org: string }).org });
+        ? scopeCacheKey(scope)
+        : scopeCacheKey({ kind: 'org', org: (scope as { org: string }).org });
     const cached = installations.get(key);
     if (cached && cached.expires > now()) return cached.id;
     const lookup = (async () => {
@@ -174,7 +175,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     } catch (error) {
       const failure = toGitHubError(error, now);
       if (failure.failure === 'not-found') {
-        throw new GitHubError('not-found', 404, `the GitHub App is not installed on ${scopeKey(scope)}`);
+        throw new GitHubError('not-found', 404, `the GitHub App is not installed on ${scopeCacheKey(scope)}`);
       }
       throw failure;
     }
@@ -265,7 +266,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     },
 
     async listRunnerGroups(scope) {
-      if (scope.kind === 'repo') return [{ id: 1, name: 'Default' }];
+      if (scope.kind === 'repo') return [{ id: 1, name: DEFAULT_RUNNER_GROUP }];
       const groups: RunnerGroupInfo[] = [];
       for (let page = 1; page <= 20; page += 1) {
         const data = await call(scope, `GET ${base(scope)}/runner-groups`, schemas.groups, {
