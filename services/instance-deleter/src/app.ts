@@ -14,7 +14,7 @@ import {
 import type { IdTokenVerifier, Logger } from '#shared';
 import { checkScaleDown } from './check-scale-down.js';
 import type { ScaleDownDecision, StabilizeClock } from './check-scale-down.js';
-import type { ComputeApi } from './compute-api.js';
+import type { ComputeClient } from './compute-client.js';
 import { deleteOwnInstance } from './delete-own-instance.js';
 import { createKeyedMutex } from './keyed-mutex.js';
 import { resolveCallerMig } from './resolve-caller-mig.js';
@@ -23,7 +23,7 @@ import { formatMigRef } from './resource-ref.js';
 /** Everything the deleter talks to, injected so tests can pass the real clients pointed at fakes. */
 export interface InstanceDeleterDeps {
   verifier: IdTokenVerifier;
-  compute: ComputeApi;
+  compute: ComputeClient;
   /** Anchored: the whole MIG name must match. */
   migPattern: RegExp;
   logger: Logger;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { commonConfigFrom, commonEnvShape, compileAnchoredRegex, parseEnv } from '#shared';
 import type { CommonConfig, Env } from '#shared';
 import { parseComputeEndpoint } from './compute-endpoint.js';
-import type { ComputeEndpoint } from './compute-endpoint.js';
+import type { ComputeClientEndpoint } from './compute-endpoint.js';
 
 export interface InstanceDeleterConfig extends CommonConfig {
   /** Matched against the whole MIG name, case-sensitively (Compute Engine names are lower case). */
@@ -10,7 +10,7 @@ export interface InstanceDeleterConfig extends CommonConfig {
   /** How long `GET /` and `DELETE /?if=scale-down` wait for the MIG to become stable before a 504. */
   stabilizeTimeoutMs: number;
   /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
-  computeEndpoint?: ComputeEndpoint;
+  computeEndpoint?: ComputeClientEndpoint;
 }
 
 const envSchema = z.object({

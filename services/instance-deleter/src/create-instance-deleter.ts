@@ -3,8 +3,8 @@ import { GoogleAuth } from 'google-auth-library';
 import { createIdTokenVerifier, createLogger } from '#shared';
 import type { IdTokenVerifier, Logger } from '#shared';
 import { createApp } from './app.js';
-import { createGoogleComputeApi } from './compute-api.js';
-import type { ComputeApi, ComputeClientOptions } from './compute-api.js';
+import { createComputeClient } from './compute-client.js';
+import type { ComputeClient, ComputeClientOptions } from './compute-client.js';
 import type { InstanceDeleterConfig } from './config.js';
 
 /** What a test (or another entry point) may put in place of what the configuration would build. */
@@ -12,7 +12,7 @@ export interface InstanceDeleterOverrides {
   /** Where the deleter logs; a logger at the configured level by default. */
   logger?: Logger;
   /** The Compute client; by default the `@google-cloud/compute` clients at the configured endpoint. */
-  compute?: ComputeApi;
+  compute?: ComputeClient;
   /**
    * The credentials of the default Compute clients; Application Default Credentials by default (the
    * function's or service's service account). Tests pass a client holding a fixed access token.
@@ -29,11 +29,11 @@ export interface InstanceDeleterOverrides {
 function computeFrom(
   config: InstanceDeleterConfig,
   authClient?: ComputeClientOptions['authClient'],
-): ComputeApi {
-  if (authClient) return createGoogleComputeApi({ ...config.computeEndpoint, authClient });
+): ComputeClient {
+  if (authClient) return createComputeClient({ ...config.computeEndpoint, authClient });
   // One GoogleAuth for all seven clients, so they share one access token instead of fetching seven.
   const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
-  return createGoogleComputeApi({ ...config.computeEndpoint, auth });
+  return createComputeClient({ ...config.computeEndpoint, auth });
 }
 
 /**

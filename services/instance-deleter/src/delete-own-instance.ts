@@ -2,7 +2,7 @@ import { HttpError } from '#shared';
 import type { ComputeEngineClaims, Deadline } from '#shared';
 import { checkScaleDown } from './check-scale-down.js';
 import type { ScaleDownDecision, StabilizeClock } from './check-scale-down.js';
-import type { ComputeApi } from './compute-api.js';
+import type { ComputeClient } from './compute-client.js';
 import { withComputeContext } from './compute-error.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import { describeResource, formatMigRef } from './resource-ref.js';
@@ -10,7 +10,7 @@ import type { ResourceRef } from './resource-ref.js';
 
 /** What deleting the caller needs; `migLock` is shared by every request of one deleter. */
 export interface DeleteOwnInstanceDeps {
-  compute: ComputeApi;
+  compute: ComputeClient;
   clock: StabilizeClock;
   migLock: KeyedMutex;
 }

@@ -2,16 +2,16 @@ export { createApp } from './app.js';
 export type { InstanceDeleterDeps } from './app.js';
 export { checkScaleDown } from './check-scale-down.js';
 export type { ScaleDownDecision, ScaleDownReason, StabilizeClock } from './check-scale-down.js';
-export { createGoogleComputeApi } from './compute-api.js';
+export { createComputeClient } from './compute-client.js';
 export type {
-  ComputeApi,
+  ComputeClient,
   ComputeClientOptions,
   InstanceInfo,
   ManagedInstanceInfo,
   MigInfo,
-} from './compute-api.js';
+} from './compute-client.js';
 export { parseComputeEndpoint } from './compute-endpoint.js';
-export type { ComputeEndpoint } from './compute-endpoint.js';
+export type { ComputeClientEndpoint } from './compute-endpoint.js';
 export { ComputeError, computeFailure, toComputeError, withComputeContext } from './compute-error.js';
 export { loadConfig } from './config.js';
 export type { InstanceDeleterConfig } from './config.js';

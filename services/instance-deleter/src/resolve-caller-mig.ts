@@ -1,13 +1,13 @@
 import { HttpError } from '#shared';
 import type { ComputeEngineClaims } from '#shared';
-import type { ComputeApi } from './compute-api.js';
+import type { ComputeClient } from './compute-client.js';
 import { withComputeContext } from './compute-error.js';
 import { formatMigRef, parseCreatedBy } from './resource-ref.js';
 import type { ResourceRef } from './resource-ref.js';
 
 /** What resolving the caller's MIG needs. */
 export interface ResolveCallerMigDeps {
-  compute: ComputeApi;
+  compute: ComputeClient;
   /** Anchored: the whole MIG name must match. */
   migPattern: RegExp;
 }

@@ -6,7 +6,7 @@ import Bottleneck from 'bottleneck';
 import { z } from 'zod';
 import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
-import { GitHubError, toGitHubError } from './github-error.js';
+import { GitHubCallError, toGitHubCallError } from './github-call-error.js';
 import { DEFAULT_RUNNER_GROUP } from './policy.js';
 import { scopeCacheKey, scopePath } from './scope.js';
 import type { Scope } from './scope.js';
@@ -167,15 +167,23 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
   async function authHeaders(scope: Scope): Promise<Record<string, string>> {
     if (!appAuth) return {};
     if (scope.kind === 'enterprise') {
-      throw new GitHubError('refused', 0, 'a GitHub App cannot manage enterprise runners; configure a PAT');
+      throw new GitHubCallError(
+        'refused',
+        0,
+        'a GitHub App cannot manage enterprise runners; configure a PAT',
+      );
     }
     let installationId: number;
     try {
       installationId = await findInstallation(scope);
     } catch (error) {
-      const failure = toGitHubError(error, now);
+      const failure = toGitHubCallError(error, now);
       if (failure.failure === 'not-found') {
-        throw new GitHubError('not-found', 404, `the GitHub App is not installed on ${scopeCacheKey(scope)}`);
+        throw new GitHubCallError(
+          'not-found',
+          404,
+          `the GitHub App is not installed on ${scopeCacheKey(scope)}`,
+        );
       }
       throw failure;
     }
@@ -208,10 +216,10 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       });
       data = response.data;
     } catch (error) {
-      throw toGitHubError(error, now);
+      throw toGitHubCallError(error, now);
     }
     const parsed = schema.safeParse(data);
-    if (!parsed.success) throw new GitHubError('unavailable', 200, `unexpected response to ${route}`);
+    if (!parsed.success) throw new GitHubCallError('unavailable', 200, `unexpected response to ${route}`);
     return parsed.data;
   }
 

@@ -11,8 +11,8 @@ export { loadConfig } from './config.js';
 export type { GitHubCredentials, TokenProxyConfig } from './config.js';
 export { createTokenProxy } from './create-token-proxy.js';
 export type { TokenProxyOverrides } from './create-token-proxy.js';
-export { askGitHub, GitHubError, gitHubHttpError, toGitHubError } from './github-error.js';
-export type { GitHubFailure } from './github-error.js';
+export { askGitHub, GitHubCallError, gitHubHttpError, toGitHubCallError } from './github-call-error.js';
+export type { GitHubFailure } from './github-call-error.js';
 export { createOctokitRunnerApi } from './github-runner-api.js';
 export type {
   GitHubRunnerApi,

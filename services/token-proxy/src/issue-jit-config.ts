@@ -1,5 +1,5 @@
 import { HttpError } from '#shared';
-import { askGitHub, GitHubError } from './github-error.js';
+import { askGitHub, GitHubCallError } from './github-call-error.js';
 import type { GitHubRunnerApi, JitConfig } from './github-runner-api.js';
 import type { RunnerGroupResolver } from './runner-group-resolver.js';
 import type { RunnerShape } from './authorize-caller.js';
@@ -47,7 +47,7 @@ export function issueJitConfig(
     try {
       return await deps.github.generateJitConfig(scope, jitRequest);
     } catch (error) {
-      if (!(error instanceof GitHubError && error.failure === 'conflict')) throw error;
+      if (!(error instanceof GitHubCallError && error.failure === 'conflict')) throw error;
     }
     // The name is taken. Instance names are reused, so a runner left offline by a VM that is gone is
     // stale: remove it and try once more. An online one is a live runner we must not touch.

@@ -1,5 +1,5 @@
 import type { GitHubRunnerApi, RunnerToken } from './github-runner-api.js';
-import { askGitHub } from './github-error.js';
+import { askGitHub } from './github-call-error.js';
 import { scopeCacheKey } from './scope.js';
 import type { Scope } from './scope.js';
 import type { TokenCache } from './token-cache.js';

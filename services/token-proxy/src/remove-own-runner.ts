@@ -1,5 +1,5 @@
 import { HttpError } from '#shared';
-import { askGitHub, GitHubError } from './github-error.js';
+import { askGitHub, GitHubCallError } from './github-call-error.js';
 import type { GitHubRunnerApi, RunnerInfo } from './github-runner-api.js';
 import type { Scope } from './scope.js';
 
@@ -27,13 +27,13 @@ export function removeOwnRunner(
     try {
       await deps.github.deleteRunner(scope, runner.id);
     } catch (error) {
-      if (error instanceof GitHubError && error.failure === 'invalid') {
+      if (error instanceof GitHubCallError && error.failure === 'invalid') {
         throw new HttpError(
           409,
           `runner ${JSON.stringify(runnerName)} is running a job and cannot be removed yet`,
         );
       }
-      if (error instanceof GitHubError && error.failure === 'not-found') return undefined;
+      if (error instanceof GitHubCallError && error.failure === 'not-found') return undefined;
       throw error;
     }
     return runner;

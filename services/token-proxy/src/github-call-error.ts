@@ -8,8 +8,8 @@ export type GitHubFailure =
  * A GitHub call failed. `githubMessage` is GitHub's own `message` (never a credential: the request's
  * headers are not part of it).
  */
-export class GitHubError extends Error {
-  override readonly name = 'GitHubError';
+export class GitHubCallError extends Error {
+  override readonly name = 'GitHubCallError';
 
   constructor(
     readonly failure: GitHubFailure,
@@ -32,8 +32,8 @@ interface RequestErrorLike {
  * Classifies an error from Octokit. Only GitHub's response body `message` is kept; Octokit's own error
  * message and `request` (which carries the Authorization header) are dropped.
  */
-export function toGitHubError(error: unknown, now: () => number = Date.now): GitHubError {
-  if (error instanceof GitHubError) return error;
+export function toGitHubCallError(error: unknown, now: () => number = Date.now): GitHubCallError {
+  if (error instanceof GitHubCallError) return error;
   const e = (error ?? {}) as RequestErrorLike;
   const status = typeof e.status === 'number' ? e.status : 0;
   const data = e.response?.data as { message?: unknown } | undefined;
@@ -42,7 +42,7 @@ export function toGitHubError(error: unknown, now: () => number = Date.now): Git
   const headers = e.response?.headers ?? {};
 
   if (e.name === 'AbortError' || e.name === 'TimeoutError') {
-    return new GitHubError('timeout', 0, 'GitHub did not answer in time');
+    return new GitHubCallError('timeout', 0, 'GitHub did not answer in time');
   }
   const rateLimited =
     (status === 403 || status === 429) &&
@@ -56,24 +56,24 @@ export function toGitHubError(error: unknown, now: () => number = Date.now): Git
         : Number.isFinite(reset) && reset > 0
           ? Math.max(1, Math.ceil(reset - now() / 1000))
           : 60;
-    return new GitHubError('rate-limited', status, message || 'rate limit exceeded', seconds);
+    return new GitHubCallError('rate-limited', status, message || 'rate limit exceeded', seconds);
   }
   if (status === 0 || status >= 500) {
-    return new GitHubError('unavailable', status, message || 'GitHub could not be reached');
+    return new GitHubCallError('unavailable', status, message || 'GitHub could not be reached');
   }
-  if (status === 404) return new GitHubError('not-found', status, message || 'Not Found');
-  if (status === 409) return new GitHubError('conflict', status, message || 'Conflict');
-  if (status === 422) return new GitHubError('invalid', status, message || 'Validation failed');
-  return new GitHubError('refused', status, message || `HTTP ${status}`);
+  if (status === 404) return new GitHubCallError('not-found', status, message || 'Not Found');
+  if (status === 409) return new GitHubCallError('conflict', status, message || 'Conflict');
+  if (status === 422) return new GitHubCallError('invalid', status, message || 'Validation failed');
+  return new GitHubCallError('refused', status, message || `HTTP ${status}`);
 }
 
 /**
  * What a GitHub failure means to the caller, with the action named for context: the one place a
- * {@link GitHubError} becomes an HTTP answer. Anything else (an {@link HttpError} the operation threw, an
+ * {@link GitHubCallError} becomes an HTTP answer. Anything else (an {@link HttpError} the operation threw, an
  * unexpected error) passes through unchanged.
  */
 export function gitHubHttpError(error: unknown, action: string): unknown {
-  if (!(error instanceof GitHubError)) return error;
+  if (!(error instanceof GitHubCallError)) return error;
   switch (error.failure) {
     case 'rate-limited':
       return new HttpError(503, `GitHub rate limit reached while ${action}; retry later`, {
