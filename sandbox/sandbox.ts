@@ -240,7 +240,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const vm = vms.get(instance.name);
       if (!vm) return;
       vms.delete(instance.name);
-      void vm.metadata.close();
+      // A metadata server that fails to close is gone with the sandbox's cleanup anyway.
+      vm.metadata.close().catch(() => {});
     });
     cleanups.push(async () => {
       await Promise.all([...vms.values()].map((vm) => vm.metadata.close()));
