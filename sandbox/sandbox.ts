@@ -12,7 +12,7 @@ import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
 import { SERVICE_ENTRY_POINTS } from '#entry-points';
-import { freePort, spawnNode } from './node-process.js';
+import { freePort, spawnNode, waitUntilAnswering } from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
 /** The project every simulated resource lives in. */
@@ -146,22 +146,12 @@ async function startService(
     throw new SandboxError(`${entry} is missing: run \`npm run build\` first`);
   }
   const service = spawnNode(entry, env, (line) => onLog(name, line));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const state = await Promise.race([
-      service.exited.then(() => 'exited' as const),
-      fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) }).then(
-        () => 'up' as const,
-        () => 'down' as const,
-      ),
-    ]);
-    if (state === 'up') return service;
-    if (state === 'exited') throw new SandboxError(`${name} exited during start-up:\n${service.output()}`);
-    if (Date.now() > deadline) {
-      await service.stop(0);
-      throw new SandboxError(`${name} did not answer on port ${port} within 15 s:\n${service.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await waitUntilAnswering(service, port);
+    return service;
+  } catch (error) {
+    await service.stop(0);
+    throw new SandboxError(`${name} ${(error as Error).message}`);
   }
 }
 
