@@ -26,6 +26,8 @@ export { compilePattern, compileAnchoredRegex, matchesAny, PatternError } from '
 export type { PatternOptions, ValuePattern } from './pattern.js';
 export { createRequestLogger, requestLog } from './request-logger.js';
 export { runMain } from './run-main.js';
+export { runService } from './run-service.js';
+export type { RunServiceOptions } from './run-service.js';
 export { startServer } from './start-server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
 export { parseTraceContext, traceLogFields } from './trace-context.js';

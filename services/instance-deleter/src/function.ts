@@ -15,13 +15,11 @@
  * https://cloud.google.com/functions/docs/writing#directory-structure
  */
 import { http } from '@google-cloud/functions-framework';
-import { createLogger } from '#shared';
 import { loadConfig } from './config.js';
 import { createInstanceDeleter } from './create-instance-deleter.js';
 
 /** The Functions Framework target, `--entry-point` of `gcloud functions deploy`. */
 export const FUNCTION_TARGET = 'deleteInstance';
 
-const config = loadConfig();
-const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
-http(FUNCTION_TARGET, createInstanceDeleter(config, { logger }));
+// Logs go to stdout at LOG_LEVEL, tagged `service: instance-deleter` (createInstanceDeleter's default).
+http(FUNCTION_TARGET, createInstanceDeleter(loadConfig()));
