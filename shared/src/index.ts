@@ -20,7 +20,7 @@ export {
 export type { AuthFailureReason, IdTokenVerifier, IdTokenVerifierOptions } from './id-token-verifier.js';
 export { createLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
-export { parseEnv } from './parse-env.js';
+export { envInteger, parseEnv } from './parse-env.js';
 export type { Env } from './parse-env.js';
 export { compilePattern, compileAnchoredRegex, matchesAny, PatternError } from './pattern.js';
 export type { PatternOptions, ValuePattern } from './pattern.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, commonEnvShape, parseEnv } from '#shared';
+import { ConfigError, commonEnvShape, envInteger, parseEnv } from '#shared';
 
 describe('parseEnv with the common settings', () => {
   const schema = z.object(commonEnvShape);
@@ -33,5 +33,21 @@ describe('parseEnv with the common settings', () => {
 
   it('treats an empty variable as unset', () => {
     expect(() => parseEnv(schema, { AUTH_AUDIENCE: ' ' })).toThrow(/AUTH_AUDIENCE: is required/);
+  });
+});
+
+describe('envInteger', () => {
+  const schema = z.object({ N: envInteger(1, 300) });
+
+  it.each([
+    ['1', 1],
+    ['300', 300],
+    ['007', 7],
+  ])('reads %j as %d', (value, expected) => {
+    expect(parseEnv(schema, { N: value }).N).toBe(expected);
+  });
+
+  it.each(['0', '301', '-1', '1.5', '1e2', '0x10', ' 12', '99999999999999999999'])('refuses %j', (value) => {
+    expect(() => parseEnv(schema, { N: value })).toThrow('N: must be a whole number from 1 to 300');
   });
 });

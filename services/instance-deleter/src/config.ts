@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonConfigFrom, commonEnvShape, compileAnchoredRegex, parseEnv } from '#shared';
+import { commonConfigFrom, commonEnvShape, compileAnchoredRegex, envInteger, parseEnv } from '#shared';
 import type { CommonConfig, Env } from '#shared';
 import { parseComputeEndpoint } from './compute-endpoint.js';
 import type { ComputeClientEndpoint } from './compute-endpoint.js';
@@ -25,12 +25,9 @@ const envSchema = z.object({
         return z.NEVER;
       }
     }),
-  STABILIZE_TIMEOUT_SECONDS: z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number of seconds from 0 to 3600')
-    .transform(Number)
-    .refine((seconds) => seconds <= 3600, 'must be a whole number of seconds from 0 to 3600')
-    .default(100),
+  STABILIZE_TIMEOUT_SECONDS: envInteger(0, 3600, 'must be a whole number of seconds from 0 to 3600').default(
+    100,
+  ),
   COMPUTE_API_ENDPOINT: z
     .string()
     .transform((value, ctx) => {
