@@ -8,7 +8,7 @@ import type { LoadRequest, LoadResult } from './run-load.js';
 export const CONCURRENCIES = [1, 16, 64] as const;
 /** The proxy's default spacing of GitHub writes (GITHUB_WRITE_INTERVAL_MS). */
 export const DEFAULT_WRITE_INTERVAL_MS = 350;
-export const benchStarted = Date.now();
+const benchStarted = Date.now();
 export const log = (message: string) =>
   process.stderr.write(
     `[bench ${((Date.now() - benchStarted) / 1000).toFixed(1).padStart(5)} s] ${message}\n`,

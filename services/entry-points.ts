@@ -16,9 +16,6 @@ export const SERVICE_ENTRY_POINTS = {
   },
 } as const;
 
-/** The service names, as `SERVICE` in the container and `npm run start:<name>` know them. */
-export type ServiceName = keyof typeof SERVICE_ENTRY_POINTS;
-
 /** The local tools: the sandbox, its fleet demo, the benchmark and the bench's bare comparison server. */
 export const TOOL_ENTRY_POINTS = {
   sandbox: 'dist/sandbox/main.js',

@@ -72,7 +72,7 @@ export function toGitHubCallError(error: unknown, now: () => number = Date.now):
  * {@link GitHubCallError} becomes an HTTP answer. Anything else (an {@link HttpError} the operation threw, an
  * unexpected error) passes through unchanged.
  */
-export function gitHubHttpError(error: unknown, action: string): unknown {
+function gitHubHttpError(error: unknown, action: string): unknown {
   if (!(error instanceof GitHubCallError)) return error;
   switch (error.failure) {
     case 'rate-limited':
