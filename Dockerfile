@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image for both services. Choose with the SERVICE variable:
-#   SERVICE=token-proxy       (default) the token proxy, dist/services/token-proxy/src/main.js
-#   SERVICE=instance-deleter  the instance deleter as a plain server, dist/services/instance-deleter/src/main.js
+#   SERVICE=token-proxy       (default) the token proxy
+#   SERVICE=instance-deleter  the instance deleter as a plain server
+# deploy/container/entrypoint.sh starts that service's `main` entry (listed in services/entry-points.ts).
+# package.json travels with dist/: its `imports` map `#shared` to dist/shared at run time.
 # Cloud Run:  gcloud run deploy ... --image=IMAGE --set-env-vars=SERVICE=instance-deleter,...
 # Locally:    docker run --rm -p 8080:8080 -e SERVICE=token-proxy -e AUTH_AUDIENCE=... -e GITHUB_TOKEN=... IMAGE
 # See docs/deploy.md. scripts/measure-image.sh reproduces the runtime stage without Docker and measures it.

@@ -29,6 +29,29 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware: a promise nobody awaits or handles is an error, not something to silence by hand.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: { '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }] },
+  },
+  {
+    // The fakes are written from the public API docs, never from the services' code (sandbox/fakes/README.md).
+    files: ['sandbox/fakes/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(#shared|#token-proxy|#instance-deleter)$|/(shared|services)/',
+              message: 'The fakes share no code with the services (sandbox/fakes/README.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['*.config.js', 'eslint.config.js', 'jest.config.js'],
     rules: { 'no-restricted-syntax': 'off' },
   },

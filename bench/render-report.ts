@@ -2,6 +2,9 @@ import type { LoadResult } from './run-load.js';
 
 /** One line of the load table. */
 export interface LoadRow {
+  /** Stable id the bench finds the row by (`register/reuse-on/c16`, `storm/installation-id-set`, …). */
+  id: string;
+  /** What the report shows. */
   scenario: string;
   connections: number;
   load: LoadResult;

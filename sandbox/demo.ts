@@ -37,7 +37,13 @@ async function runDemo(options: DemoOptions): Promise<number> {
     if (stopping) return;
     stopping = true;
     process.stderr.write('\nStopping the sandbox…\n');
-    void sandbox.stop().then(() => process.exit(130));
+    sandbox.stop().then(
+      () => process.exit(130),
+      (error: unknown) => {
+        process.stderr.write(`Stopping the sandbox failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);

@@ -58,7 +58,13 @@ Run the real VM scripts against it:
     if (stopping) return;
     stopping = true;
     console.log('\nStopping the sandbox…');
-    void sandbox.stop().then(() => process.exit(0));
+    sandbox.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`Stopping the sandbox failed: ${String(error)}`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

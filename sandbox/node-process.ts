@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 
 /** A free loopback port (released before the caller binds it). */
@@ -61,4 +62,52 @@ export function spawnNode(
       clearTimeout(timer);
     },
   };
+}
+
+/** One HTTP GET on loopback: its status, or undefined when nothing answered (yet). */
+export function probe(port: number, path: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+export interface WaitUntilAnsweringOptions {
+  /** Default `/`. */
+  path?: string;
+  /** The status to wait for; any answer by default. */
+  status?: number;
+  /** Default 15 s. */
+  timeoutMs?: number;
+  /** Between probes; default 50 ms (the bench, timing cold starts, polls every 2 ms). */
+  intervalMs?: number;
+}
+
+/**
+ * Polls a started process with GET `path` on loopback `port` until it answers (with `status`, when
+ * given); returns the status. Throws, with the process's last output, when it exits or `timeoutMs`
+ * passes first. The one "wait until it answers" of the sandbox and the bench.
+ */
+export async function waitUntilAnswering(
+  spawned: NodeProcess,
+  port: number,
+  options: WaitUntilAnsweringOptions = {},
+): Promise<number> {
+  const { path = '/', status: until, timeoutMs = 15_000, intervalMs = 50 } = options;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await probe(port, path);
+    if (status !== undefined && (until === undefined || status === until)) return status;
+    if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) {
+      throw new Error(`exited during start-up:\n${spawned.output()}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`did not answer on port ${port} within ${timeoutMs / 1000} s:\n${spawned.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
 }

@@ -11,7 +11,8 @@ import { startFakeGoogleIssuer } from './fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
-import { freePort, spawnNode } from './node-process.js';
+import { SERVICE_ENTRY_POINTS } from '#entry-points';
+import { freePort, spawnNode, waitUntilAnswering } from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
 /** The project every simulated resource lives in. */
@@ -145,22 +146,12 @@ async function startService(
     throw new SandboxError(`${entry} is missing: run \`npm run build\` first`);
   }
   const service = spawnNode(entry, env, (line) => onLog(name, line));
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const state = await Promise.race([
-      service.exited.then(() => 'exited' as const),
-      fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) }).then(
-        () => 'up' as const,
-        () => 'down' as const,
-      ),
-    ]);
-    if (state === 'up') return service;
-    if (state === 'exited') throw new SandboxError(`${name} exited during start-up:\n${service.output()}`);
-    if (Date.now() > deadline) {
-      await service.stop(0);
-      throw new SandboxError(`${name} did not answer on port ${port} within 15 s:\n${service.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  try {
+    await waitUntilAnswering(service, port);
+    return service;
+  } catch (error) {
+    await service.stop(0);
+    throw new SandboxError(`${name} ${(error as Error).message}`);
   }
 }
 
@@ -239,7 +230,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const vm = vms.get(instance.name);
       if (!vm) return;
       vms.delete(instance.name);
-      void vm.metadata.close();
+      // A metadata server that fails to close is gone with the sandbox's cleanup anyway.
+      vm.metadata.close().catch(() => {});
     });
     cleanups.push(async () => {
       await Promise.all([...vms.values()].map((vm) => vm.metadata.close()));
@@ -304,7 +296,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     };
     const proxy = await startService(
       'token-proxy',
-      path.join(root, 'dist/services/token-proxy/src/main.js'),
+      path.join(root, SERVICE_ENTRY_POINTS['token-proxy'].main),
       proxyListenPort,
       {
         ...baseEnv,
@@ -322,7 +314,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     cleanups.push(() => proxy.stop());
     const deleter = await startService(
       'instance-deleter',
-      path.join(root, 'dist/services/instance-deleter/src/main.js'),
+      path.join(root, SERVICE_ENTRY_POINTS['instance-deleter'].main),
       deleterListenPort,
       {
         ...baseEnv,

@@ -2,8 +2,8 @@
 // `npm start`: builds when the sources are newer than the build, then starts the local sandbox — or,
 // when GitHub credentials are configured in the environment, the token proxy itself (and the instance
 // deleter when ALLOWED_MIG_PATTERN is set), as they run in production.
-// `npm run demo` and `npm run bench` come through here too (`start.js demo|bench [flags]`), so they
-// also build first when needed.
+// `npm run demo`, `npm run bench` and `npm run start:<service>` come through here too
+// (`start.js demo|bench|token-proxy|instance-deleter [flags]`), so they also build first when needed.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,17 +38,27 @@ if (sourcesChanged()) {
 
 const env = process.env;
 const [command = 'start', ...args] = process.argv.slice(2);
-const tools = { demo: 'dist/sandbox/demo.js', bench: 'dist/bench/bench.js' };
+// After the build: the one list of entry paths (services/entry-points.ts), as compiled.
+const { SERVICE_ENTRY_POINTS, TOOL_ENTRY_POINTS } = await import('#entry-points');
 const production = command === 'start' && Boolean(env.GITHUB_TOKEN || env.GITHUB_APP_ID);
-const entries =
-  command in tools
-    ? [tools[command]]
-    : production
-      ? [
-          'dist/services/token-proxy/src/main.js',
-          ...(env.ALLOWED_MIG_PATTERN ? ['dist/services/instance-deleter/src/main.js'] : []),
-        ]
-      : ['dist/sandbox/main.js'];
+const entries = Object.hasOwn(SERVICE_ENTRY_POINTS, command)
+  ? [SERVICE_ENTRY_POINTS[command].main]
+  : command === 'demo' || command === 'bench'
+    ? [TOOL_ENTRY_POINTS[command]]
+    : command !== 'start'
+      ? usage(command)
+      : production
+        ? [
+            SERVICE_ENTRY_POINTS['token-proxy'].main,
+            ...(env.ALLOWED_MIG_PATTERN ? [SERVICE_ENTRY_POINTS['instance-deleter'].main] : []),
+          ]
+        : [TOOL_ENTRY_POINTS.sandbox];
+
+function usage(unknown) {
+  const known = ['start', 'demo', 'bench', ...Object.keys(SERVICE_ENTRY_POINTS)];
+  console.error(`unknown command ${JSON.stringify(unknown)}: use one of ${known.join(', ')}`);
+  process.exit(64);
+}
 
 const children = entries.map((entry, index) =>
   spawn(process.execPath, [path.join(root, entry), ...args], {

@@ -58,7 +58,10 @@ function base64url(input: string | Buffer): string {
   return Buffer.from(input).toString('base64url');
 }
 
-/** Builds the payload Google's metadata server issues for a VM (see shared/reference §4.1). */
+/**
+ * Builds the payload Google's metadata server issues for a VM.
+ * https://cloud.google.com/compute/docs/instances/verifying-instance-identity#payload
+ */
 export function identityTokenPayload(request: IdentityTokenRequest): Record<string, unknown> {
   const iat = request.iat ?? Math.floor(Date.now() / 1000);
   const sub = request.sub ?? '109422233875895820585';

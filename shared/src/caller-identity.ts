@@ -1,3 +1,5 @@
+import { HttpError } from './http-error.js';
+
 /** The Compute Engine claims of a `format=full` identity token: which VM is calling. */
 export interface ComputeEngineClaims {
   projectId: string;
@@ -30,4 +32,21 @@ export function describeCaller(caller: CallerIdentity): Record<string, string> {
     fields.instanceId = caller.compute.instanceId;
   }
   return fields;
+}
+
+/**
+ * The calling VM: the Compute Engine claims a `format=full` identity token carries. A token without them
+ * is genuine but names no instance, which every VM-bound endpoint needs: 401 with `invalid_token`, since
+ * the remedy is another token (RFC 6750 §3.1, https://www.rfc-editor.org/rfc/rfc6750#section-3.1).
+ * https://cloud.google.com/compute/docs/instances/verifying-instance-identity#token_format
+ */
+export function requireComputeEngineClaims(caller: CallerIdentity): ComputeEngineClaims {
+  if (!caller.compute) {
+    throw new HttpError(
+      401,
+      'identity token has no Compute Engine claims: request it from the metadata server with format=full',
+      { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    );
+  }
+  return caller.compute;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GOOGLE_PEM_CERTS_URL } from './id-token-verifier.js';
+import { envInteger } from './parse-env.js';
 
 /** Settings every service has: where it listens, how it logs, and whose identity tokens it accepts. */
 export interface CommonConfig {
@@ -16,12 +17,7 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 
 /** Variables of {@link CommonConfig}, to merge into a service's own schema. */
 export const commonEnvShape = {
-  PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, 'must be a port number')
-    .transform(Number)
-    .refine((port) => port <= 65535, 'must be a port number')
-    .default(8080),
+  PORT: envInteger(0, 65535, 'must be a port number').default(8080),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   AUTH_AUDIENCE: z
     .string({ error: 'is required: the service URL callers request identity tokens for' })

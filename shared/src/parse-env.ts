@@ -1,8 +1,24 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError, describeIssues } from './config-error.js';
 
 /** The environment as the services see it: a plain map of strings. */
 export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * A variable holding a whole number from `min` to `max` (decimal digits only: no sign, no exponent, no
+ * spaces), as a number. `message` is the one problem reported for anything else.
+ */
+export function envInteger(
+  min: number,
+  max: number,
+  message = `must be a whole number from ${min} to ${max}`,
+) {
+  return z
+    .string()
+    .regex(/^\d+$/, message)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, message);
+}
 
 /**
  * Validates `env` against `schema`, treating empty variables as unset, and throws one

@@ -81,10 +81,16 @@ export async function startServer(
   if (options.handleSignals) {
     const onSignal = (signal: string) => {
       logger.info({ signal }, 'shutting down: finishing in-flight requests');
-      void close().then(() => {
-        logger.info('shut down');
-        process.exit(0);
-      });
+      close().then(
+        () => {
+          logger.info('shut down');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ errorName: (error as Error | undefined)?.name }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);

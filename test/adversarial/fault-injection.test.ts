@@ -10,13 +10,13 @@ import {
   memberOf,
   regionalMig,
   startDeleterFakes,
-} from '../support/deleter-harness.js';
-import type { Deleter, DeleterFakes } from '../support/deleter-harness.js';
-import { createSecretAudit, secretShapes } from '../support/secret-audit.js';
-import { serveApp } from '../support/serve-app.js';
-import type { ServedApp } from '../support/serve-app.js';
-import { buildProxy, PAT, startProxyFakes, vm } from '../support/token-proxy-harness.js';
-import type { Proxy, ProxyFakes } from '../support/token-proxy-harness.js';
+} from '#test-support/deleter-harness';
+import type { Deleter, DeleterFakes } from '#test-support/deleter-harness';
+import { createSecretAudit, secretShapes } from '#test-support/secret-audit';
+import { serveApp } from '#test-support/serve-app';
+import type { ServedApp } from '#test-support/serve-app';
+import { buildProxy, PAT, startProxyFakes, vm } from '#test-support/token-proxy-harness';
+import type { Proxy, ProxyFakes } from '#test-support/token-proxy-harness';
 
 const audit = createSecretAudit();
 const servers: ServedApp[] = [];

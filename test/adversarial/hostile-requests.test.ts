@@ -5,8 +5,8 @@
  * must go on serving. Nothing sent may appear in a log.
  */
 import zlib from 'node:zlib';
-import type { FakeInstance } from '../../sandbox/fakes/compute-api.js';
-import type { FakeGoogleIssuer, IdentityTokenRequest } from '../../sandbox/fakes/google-issuer.js';
+import type { FakeInstance } from '#fakes/compute-api';
+import type { FakeGoogleIssuer, IdentityTokenRequest } from '#fakes/google-issuer';
 import {
   buildDeleter,
   DELETER_ACCESS_TOKEN,
@@ -15,15 +15,15 @@ import {
   memberOf,
   regionalMig,
   startDeleterFakes,
-} from '../support/deleter-harness.js';
-import type { Deleter, DeleterFakes } from '../support/deleter-harness.js';
-import { rawRequest } from '../support/raw-http.js';
-import type { RawRequest, RawResponse } from '../support/raw-http.js';
-import { createSecretAudit, secretShapes } from '../support/secret-audit.js';
-import { serveApp } from '../support/serve-app.js';
-import type { ServedApp } from '../support/serve-app.js';
-import { buildProxy, PAT, PROXY_AUDIENCE, startProxyFakes, vm } from '../support/token-proxy-harness.js';
-import type { Proxy, ProxyFakes } from '../support/token-proxy-harness.js';
+} from '#test-support/deleter-harness';
+import type { Deleter, DeleterFakes } from '#test-support/deleter-harness';
+import { rawRequest } from '#test-support/raw-http';
+import type { RawRequest, RawResponse } from '#test-support/raw-http';
+import { createSecretAudit, secretShapes } from '#test-support/secret-audit';
+import { serveApp } from '#test-support/serve-app';
+import type { ServedApp } from '#test-support/serve-app';
+import { buildProxy, PAT, PROXY_AUDIENCE, startProxyFakes, vm } from '#test-support/token-proxy-harness';
+import type { Proxy, ProxyFakes } from '#test-support/token-proxy-harness';
 
 const now = () => Math.floor(Date.now() / 1000);
 const EMAIL = `runner@${DELETER_PROJECT.projectId}.iam.gserviceaccount.com`;

@@ -3,11 +3,11 @@
  * GitHub fails every third call. Every caller must get the token, and GitHub must see only a handful of
  * calls: the proxy shares one call among concurrent callers and retries the failure for all of them.
  */
-import { failEvery } from '../support/periodic-faults.js';
-import { createSecretAudit, secretShapes } from '../support/secret-audit.js';
-import { serveApp } from '../support/serve-app.js';
-import { buildProxy, PAT, startProxyFakes, vm } from '../support/token-proxy-harness.js';
-import type { ProxyFakes } from '../support/token-proxy-harness.js';
+import { failEvery } from '#test-support/periodic-faults';
+import { createSecretAudit, secretShapes } from '#test-support/secret-audit';
+import { serveApp } from '#test-support/serve-app';
+import { buildProxy, PAT, startProxyFakes, vm } from '#test-support/token-proxy-harness';
+import type { ProxyFakes } from '#test-support/token-proxy-harness';
 
 const STORM = 500;
 /** Every GitHub REST path (not the fake's own `/_sandbox` ones). */

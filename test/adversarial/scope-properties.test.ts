@@ -4,20 +4,13 @@
  * the policy grants exactly what its rules say.
  */
 import fc from 'fast-check';
-import { compilePattern, PatternError } from '../../shared/src/index.js';
-import {
-  formatScope,
-  parseScope,
-  parsePolicy,
-  ScopeError,
-  scopeKey,
-  scopePath,
-} from '../../services/token-proxy/src/index.js';
-import { serveApp } from '../support/serve-app.js';
-import type { ServedApp } from '../support/serve-app.js';
-import { createSecretAudit, secretShapes } from '../support/secret-audit.js';
-import { buildProxy, startProxyFakes } from '../support/token-proxy-harness.js';
-import type { Proxy, ProxyFakes } from '../support/token-proxy-harness.js';
+import { compilePattern, PatternError } from '#shared';
+import { formatScope, parseScope, parsePolicy, ScopeError, scopeCacheKey, scopePath } from '#token-proxy';
+import { serveApp } from '#test-support/serve-app';
+import type { ServedApp } from '#test-support/serve-app';
+import { createSecretAudit, secretShapes } from '#test-support/secret-audit';
+import { buildProxy, startProxyFakes } from '#test-support/token-proxy-harness';
+import type { Proxy, ProxyFakes } from '#test-support/token-proxy-harness';
 
 /** One path segment GitHub names may occupy: no `/`, `%`, `?`, `#`, whitespace, non-ASCII; not `.` or `..`. */
 const SEGMENT = '(?!\\.{1,2}(?:/|$))[A-Za-z0-9._-]+';
@@ -132,7 +125,7 @@ describe('parseScope and scopePath', () => {
       fc.property(valid, fc.constantFrom('', '/', '//'), (scope, slashes) => {
         const parsed = parseScope(scope.startsWith('enterprise:') ? scope : `${slashes}${scope}${slashes}`);
         expect(formatScope(parsed)).toBe(scope);
-        expect(scopeKey(parseScope(scope.toUpperCase().replace('ENTERPRISE:', 'enterprise:')))).toBe(
+        expect(scopeCacheKey(parseScope(scope.toUpperCase().replace('ENTERPRISE:', 'enterprise:')))).toBe(
           scope.toLowerCase(),
         );
       }),

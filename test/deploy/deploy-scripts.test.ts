@@ -9,9 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parsePolicy } from '../../services/token-proxy/src/index.js';
+import { SERVICE_ENTRY_POINTS } from '#entry-points';
+import type { CallerIdentity } from '#shared';
+import { parsePolicy } from '#token-proxy';
 import { allowsGroup, allowsLabel, ruleMatchesCaller } from '../../services/token-proxy/src/policy.js';
-import type { CallerIdentity } from '../../shared/src/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY_DIR = path.join(ROOT, 'deploy');
@@ -1424,10 +1425,12 @@ exit 0
     expect(run.status).toBe(0);
     const source = path.join(work, 'function-source');
     const pkg = JSON.parse(fs.readFileSync(path.join(source, 'package.json'), 'utf8'));
-    expect(pkg.main).toBe('dist/services/instance-deleter/src/function.js');
+    expect(pkg.main).toBe(SERVICE_ENTRY_POINTS['instance-deleter'].function);
     expect(pkg.scripts).toEqual({});
     expect(fs.existsSync(path.join(source, pkg.main))).toBe(true);
     expect(fs.existsSync(path.join(source, 'dist/shared/src/index.js'))).toBe(true);
+    // The deleter reaches shared/ as `#shared`: the staged package.json must still map it into dist/.
+    expect(fs.existsSync(path.join(source, pkg.imports['#shared'].default))).toBe(true);
     expect(fs.existsSync(path.join(source, 'dist/services/token-proxy'))).toBe(false);
     expect(fs.existsSync(path.join(source, 'package-lock.json'))).toBe(true);
     const deploy = run.calls.find((c) => c.startsWith('functions deploy'))!;

@@ -1,10 +1,11 @@
 import path from 'node:path';
-import { startFakeGitHub } from '../../sandbox/fakes/github-api.js';
-import type { FakeGitHub } from '../../sandbox/fakes/github-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { freePort, spawnNode } from '../../sandbox/node-process.js';
-import { repoRoot } from '../../sandbox/sandbox.js';
+import { SERVICE_ENTRY_POINTS } from '#entry-points';
+import { startFakeGitHub } from '#fakes/github-api';
+import type { FakeGitHub } from '#fakes/github-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
+import { freePort, spawnNode } from '#sandbox/node-process';
+import { repoRoot } from '#sandbox/sandbox';
 
 /**
  * Cloud Run sends SIGTERM and kills 10 s later. The built token proxy must stop accepting connections,
@@ -25,7 +26,7 @@ afterAll(async () => {
 it('finishes an in-flight request after SIGTERM, refuses new connections, and exits 0', async () => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proxy = spawnNode(path.join(repoRoot(), 'dist/services/token-proxy/src/main.js'), {
+  const proxy = spawnNode(path.join(repoRoot(), SERVICE_ENTRY_POINTS['token-proxy'].main), {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     PORT: String(port),
     AUTH_AUDIENCE: url,

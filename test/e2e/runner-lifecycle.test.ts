@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot, RUNNER_LABELS, SANDBOX_ORG, startSandbox } from '../../sandbox/sandbox.js';
-import type { Sandbox, SandboxVm } from '../../sandbox/sandbox.js';
+import { repoRoot, RUNNER_LABELS, SANDBOX_ORG, startSandbox } from '#sandbox/sandbox';
+import type { Sandbox, SandboxVm } from '#sandbox/sandbox';
 
 /**
  * The whole runner lifecycle on the sandbox: the real VM scripts (bash) run against both built services,

@@ -1,8 +1,8 @@
 import { v1 } from '@google-cloud/compute';
 import type { protos } from '@google-cloud/compute';
 import { OAuth2Client, PassThroughClient } from 'google-auth-library';
-import { COMPUTE_API_ROOT, startFakeComputeApi } from '../../sandbox/fakes/compute-api.js';
-import type { FakeComputeApi, FakeComputeApiOptions, FakeMig } from '../../sandbox/fakes/compute-api.js';
+import { COMPUTE_API_ROOT, startFakeComputeApi } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeComputeApiOptions, FakeMig } from '#fakes/compute-api';
 
 const PROJECT = 'runners-prod';
 const PROJECT_NUMBER = '123456789012';

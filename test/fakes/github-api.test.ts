@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import { jest } from '@jest/globals';
 import { App } from '@octokit/app';
 import { Octokit } from '@octokit/core';
-import { startFakeGitHub } from '../../sandbox/fakes/github-api.js';
-import type { AppJwtSigning, FakeGitHub, FakeRunner } from '../../sandbox/fakes/github-api.js';
+import { startFakeGitHub } from '#fakes/github-api';
+import type { AppJwtSigning, FakeGitHub, FakeRunner } from '#fakes/github-api';
 
 const noop = (): void => {};
 const ORG = { kind: 'org', org: 'acme' } as const;

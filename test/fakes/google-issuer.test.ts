@@ -1,6 +1,6 @@
 import { OAuth2Client } from 'google-auth-library';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
 
 describe('fake Google issuer', () => {
   let issuer: FakeGoogleIssuer;

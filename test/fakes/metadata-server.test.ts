@@ -1,10 +1,10 @@
 import { Compute, GoogleAuth, OAuth2Client } from 'google-auth-library';
 import * as gcpMetadata from 'gcp-metadata';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
-import type { FakeMetadataServer, SimulatedVm } from '../../sandbox/fakes/metadata-server.js';
-import { isolateGoogleClientEnv } from '../support/google-client-env.js';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
+import { startFakeMetadataServer } from '#fakes/metadata-server';
+import type { FakeMetadataServer, SimulatedVm } from '#fakes/metadata-server';
+import { isolateGoogleClientEnv } from '#test-support/google-client-env';
 
 const AUDIENCE = 'https://token-proxy.example';
 // Above 2^63, so any trip through a JS number or int64 would change it.

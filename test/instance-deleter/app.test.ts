@@ -1,21 +1,24 @@
-import { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
-import { compileAnchoredRegex, createIdTokenVerifier } from '../../shared/src/index.js';
-import { createApp, createGoogleComputeApi } from '../../services/instance-deleter/src/index.js';
-import type { ComputeApi } from '../../services/instance-deleter/src/index.js';
-import { startFakeComputeApi, googleErrorBody } from '../../sandbox/fakes/compute-api.js';
-import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { captureLogs } from '../support/log-capture.js';
-import type { CapturedLogger } from '../support/log-capture.js';
+import { googleErrorBody } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '#fakes/google-issuer';
+import {
+  buildDeleter,
+  DELETER_ACCESS_TOKEN as ACCESS_TOKEN,
+  DELETER_AUDIENCE as AUDIENCE,
+  DELETER_PROJECT,
+  DELETER_REGION as REGION,
+  DELETER_ZONE as ZONE,
+  deleterToken,
+  startDeleterFakes,
+} from '#test-support/deleter-harness';
+import type { DeleterFakes } from '#test-support/deleter-harness';
+import { captureLogs } from '#test-support/log-capture';
+import type { CapturedLogger } from '#test-support/log-capture';
 
-const AUDIENCE = 'https://instance-deleter.example.run.app';
-const PROJECT = 'runners-prod';
-const PROJECT_NUMBER = '123456789012';
-const REGION = 'us-central1';
-const ZONE = 'us-central1-a';
-const ACCESS_TOKEN = 'ya29.deleter-access-token';
+const PROJECT = DELETER_PROJECT.projectId;
+const PROJECT_NUMBER = DELETER_PROJECT.projectNumber;
 const MIGS_PATH = `/compute/v1/projects/${PROJECT}/regions/${REGION}/instanceGroupManagers`;
 
 /** A clock that only moves when the app sleeps, so the stability wait runs without waiting. */
@@ -46,10 +49,10 @@ function virtualClock(): VirtualClock {
 
 describe('instance deleter', () => {
   let issuer: FakeGoogleIssuer;
+  let fakes: DeleterFakes;
   let fake: FakeComputeApi;
   let logs: CapturedLogger;
   let clock: VirtualClock;
-  let compute: ComputeApi;
   /** Every identity token a test sent: none may appear in the logs. */
   let tokens: string[];
 
@@ -60,13 +63,10 @@ describe('instance deleter', () => {
 
   beforeEach(async () => {
     // VMs stay DELETING until a test finishes their deletion, so repeated deletes can be seen.
-    fake = await startFakeComputeApi({ deletionDelayMs: Infinity });
-    fake.addProject({ projectId: PROJECT, projectNumber: PROJECT_NUMBER });
+    fakes = await startDeleterFakes({ deletionDelayMs: Infinity, issuer });
+    fake = fakes.compute;
     logs = captureLogs();
     clock = virtualClock();
-    const auth = new OAuth2Client();
-    auth.setCredentials({ access_token: ACCESS_TOKEN });
-    compute = createGoogleComputeApi(fake.clientOptions(auth));
     tokens = [];
   });
   afterEach(async () => {
@@ -76,37 +76,24 @@ describe('instance deleter', () => {
       expect(text).not.toContain(token.split('.')[2]);
     }
     expect(text).not.toContain(ACCESS_TOKEN);
-    await fake.close();
+    await fakes.close();
   });
 
-  /** The deleter with the real Compute clients, pointed at the fake and holding a fixed access token. */
+  /** The deleter as the harness builds it (the real Compute clients against the fake), on the virtual clock. */
   function app(options: { stabilizeTimeoutMs?: number; pattern?: string; random?: () => number } = {}) {
-    return createApp({
-      verifier: createIdTokenVerifier({ audiences: [AUDIENCE], certsUrl: issuer.certsUrl }),
-      compute,
-      migPattern: compileAnchoredRegex(options.pattern ?? 'gh-runner-[a-z]+'),
-      logger: logs.logger,
+    return buildDeleter(fakes, {
       stabilizeTimeoutMs: options.stabilizeTimeoutMs ?? 100_000,
+      pattern: options.pattern ?? 'gh-runner-[a-z]+',
       now: clock.now,
       sleep: clock.sleep,
       random: options.random ?? (() => 0.5),
-    });
+      logs,
+    }).app;
   }
 
   /** The token a VM gets from its metadata server with `format=full`. */
   function tokenFor(vm: FakeInstance, overrides: Partial<ComputeEngineIdentity> = {}): string {
-    const token = issuer.mintIdentityToken({
-      audience: AUDIENCE,
-      email: `runner@${PROJECT}.iam.gserviceaccount.com`,
-      compute: {
-        projectId: PROJECT,
-        projectNumber: Number(PROJECT_NUMBER),
-        zone: vm.zone,
-        instanceId: vm.id,
-        instanceName: vm.name,
-        ...overrides,
-      },
-    });
+    const token = deleterToken(fakes, vm, overrides);
     tokens.push(token);
     return token;
   }

@@ -1,4 +1,4 @@
-import { ComputeError, computeFailure, toComputeError } from '../../services/instance-deleter/src/index.js';
+import { ComputeError, computeFailure, toComputeError } from '#instance-deleter';
 
 const body = (message: string) =>
   JSON.stringify({ error: { code: 403, message, errors: [{ message, reason: 'forbidden' }] } });

@@ -1,5 +1,5 @@
-import { ConfigError } from '../../shared/src/index.js';
-import { loadConfig, parseComputeEndpoint } from '../../services/instance-deleter/src/index.js';
+import { ConfigError } from '#shared';
+import { loadConfig, parseComputeEndpoint } from '#instance-deleter';
 
 const REQUIRED = {
   AUTH_AUDIENCE: 'https://instance-deleter.example.run.app',

@@ -1,13 +1,13 @@
 import type { Server } from 'node:http';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import request from 'supertest';
-import { startFakeComputeApi } from '../../sandbox/fakes/compute-api.js';
-import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
-import type { FakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
-import { isolateGoogleClientEnv } from '../support/google-client-env.js';
+import { startFakeComputeApi } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
+import { startFakeMetadataServer } from '#fakes/metadata-server';
+import type { FakeMetadataServer } from '#fakes/metadata-server';
+import { isolateGoogleClientEnv } from '#test-support/google-client-env';
 
 const AUDIENCE = 'https://us-central1-runners-prod.cloudfunctions.net/instance-deleter';
 const PROJECT = 'runners-prod';

@@ -1,4 +1,4 @@
-import { createKeyedMutex } from '../../services/instance-deleter/src/index.js';
+import { createKeyedMutex } from '#instance-deleter';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 

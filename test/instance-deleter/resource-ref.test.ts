@@ -1,4 +1,4 @@
-import { formatMigRef, parseCreatedBy, parseResourceUrl } from '../../services/instance-deleter/src/index.js';
+import { formatMigRef, parseCreatedBy, parseResourceUrl } from '#instance-deleter';
 
 describe('created-by', () => {
   it.each([

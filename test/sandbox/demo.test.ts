@@ -2,14 +2,15 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ATTACK_DESCRIPTIONS } from '../../sandbox/demo/attacks.js';
-import { planFleet } from '../../sandbox/demo/fleet.js';
-import { DemoUsageError, parseDemoOptions } from '../../sandbox/demo/options.js';
-import { formatSummary, githubCallKind, latencyStats } from '../../sandbox/demo/summary.js';
-import type { DemoSummary } from '../../sandbox/demo/summary.js';
+import { TOOL_ENTRY_POINTS } from '#entry-points';
+import { ATTACK_DESCRIPTIONS } from '#sandbox/demo/attacks';
+import { planFleet } from '#sandbox/demo/fleet';
+import { DemoUsageError, parseDemoOptions } from '#sandbox/demo/options';
+import { formatSummary, githubCallKind, latencyStats } from '#sandbox/demo/summary';
+import type { DemoSummary } from '#sandbox/demo/summary';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const demo = path.join(root, 'dist/sandbox/demo.js');
+const demo = path.join(root, TOOL_ENTRY_POINTS.demo);
 
 /** Runs the built demo; `npm test` builds first. */
 function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -6,10 +6,10 @@ import {
   createErrorMiddleware,
   createIdTokenVerifier,
   createRequestLogger,
-} from '../../shared/src/index.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer, IdentityTokenRequest } from '../../sandbox/fakes/google-issuer.js';
-import { captureLogs } from '../support/log-capture.js';
+} from '#shared';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer, IdentityTokenRequest } from '#fakes/google-issuer';
+import { captureLogs } from '#test-support/log-capture';
 
 const AUDIENCE = 'https://token-proxy.example.run.app';
 const now = () => Math.floor(Date.now() / 1000);

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { createLogger, startServer } from '../../shared/src/index.js';
-import type { RunningServer } from '../../shared/src/index.js';
+import { createLogger, startServer } from '#shared';
+import type { RunningServer } from '#shared';
 
 /** Sends raw bytes and returns the status line and body of the answer. */
 function raw(port: number, payload: string): Promise<{ statusLine: string; body: string }> {

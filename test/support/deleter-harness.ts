@@ -1,10 +1,11 @@
 import { OAuth2Client } from 'google-auth-library';
-import { compileAnchoredRegex, createIdTokenVerifier } from '../../shared/src/index.js';
-import { createApp, createGoogleComputeApi } from '../../services/instance-deleter/src/index.js';
-import { startFakeComputeApi } from '../../sandbox/fakes/compute-api.js';
-import type { FakeComputeApi, FakeInstance, FakeMig } from '../../sandbox/fakes/compute-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import type { Express } from 'express';
+import { createInstanceDeleter, loadConfig } from '#instance-deleter';
+import type { InstanceDeleterOverrides } from '#instance-deleter';
+import { startFakeComputeApi } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '#fakes/google-issuer';
 import { captureLogs } from './log-capture.js';
 import type { CapturedLogger } from './log-capture.js';
 
@@ -39,49 +40,77 @@ export async function startDeleterFakes(
 }
 
 export interface DeleterOptions {
-  /** Default 10 s; the stability wait uses the real clock. */
+  /** Default 10 s; the stability wait uses the real clock unless `now` and `sleep` are given. */
   stabilizeTimeoutMs?: number;
   /** ALLOWED_MIG_PATTERN; default `gh-runner-[a-z0-9-]+`, which every MIG of {@link regionalMig} matches. */
   pattern?: string;
+  /** The stability wait's clock and jitter (default: no jitter). */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Where the deleter logs; a fresh capture by default. */
+  logs?: CapturedLogger;
 }
 
 export interface Deleter {
-  app: ReturnType<typeof createApp>;
+  app: Express;
   logs: CapturedLogger;
   /** The `format=full` identity token of `vm` for the deleter's audience (claims overridable). */
   token(vm: FakeInstance, overrides?: Partial<ComputeEngineIdentity>, audience?: string): string;
 }
 
-/** The deleter as create-app-from-config builds it, with the real Compute clients pointed at the fake. */
+/**
+ * The deleter as main.ts and the Cloud Function build it (loadConfig, then createInstanceDeleter), with
+ * the real Compute clients pointed at the fake and holding {@link DELETER_ACCESS_TOKEN}.
+ */
 export function buildDeleter(fakes: DeleterFakes, options: DeleterOptions = {}): Deleter {
-  const logs = captureLogs();
+  const logs = options.logs ?? captureLogs();
   const auth = new OAuth2Client();
   auth.setCredentials({ access_token: DELETER_ACCESS_TOKEN });
-  const app = createApp({
-    verifier: createIdTokenVerifier({ audiences: [DELETER_AUDIENCE], certsUrl: fakes.issuer.certsUrl }),
-    compute: createGoogleComputeApi(fakes.compute.clientOptions(auth)),
-    migPattern: compileAnchoredRegex(options.pattern ?? 'gh-runner-[a-z0-9-]+'),
-    logger: logs.logger,
-    stabilizeTimeoutMs: options.stabilizeTimeoutMs ?? 10_000,
-    random: () => 0,
+  const { protocol, apiEndpoint, port } = fakes.compute.endpoint;
+  const config = loadConfig({
+    AUTH_AUDIENCE: DELETER_AUDIENCE,
+    ID_TOKEN_CERTS_URL: fakes.issuer.certsUrl,
+    ALLOWED_MIG_PATTERN: options.pattern ?? 'gh-runner-[a-z0-9-]+',
+    COMPUTE_API_ENDPOINT: `${protocol}://${apiEndpoint}:${port}`,
   });
+  // Tests wait less than the one second STABILIZE_TIMEOUT_SECONDS can express.
+  config.stabilizeTimeoutMs = options.stabilizeTimeoutMs ?? 10_000;
+  const { now, sleep } = options;
+  const overrides: InstanceDeleterOverrides = {
+    logger: logs.logger,
+    computeAuthClient: auth,
+    random: options.random ?? (() => 0),
+    ...(now === undefined ? {} : { now }),
+    ...(sleep === undefined ? {} : { sleep }),
+  };
+  const app = createInstanceDeleter(config, overrides);
   return {
     app,
     logs,
-    token: (vm, overrides = {}, audience = DELETER_AUDIENCE) =>
-      fakes.issuer.mintIdentityToken({
-        audience,
-        email: `runner@${DELETER_PROJECT.projectId}.iam.gserviceaccount.com`,
-        compute: {
-          projectId: DELETER_PROJECT.projectId,
-          projectNumber: Number(DELETER_PROJECT.projectNumber),
-          zone: vm.zone,
-          instanceId: vm.id,
-          instanceName: vm.name,
-          ...overrides,
-        },
-      }),
+    token: (vm, overrides, audience) => deleterToken(fakes, vm, overrides, audience),
   };
+}
+
+/** The `format=full` identity token `vm` gets from its metadata server for the deleter (claims overridable). */
+export function deleterToken(
+  fakes: Pick<DeleterFakes, 'issuer'>,
+  vm: FakeInstance,
+  overrides: Partial<ComputeEngineIdentity> = {},
+  audience = DELETER_AUDIENCE,
+): string {
+  return fakes.issuer.mintIdentityToken({
+    audience,
+    email: `runner@${DELETER_PROJECT.projectId}.iam.gserviceaccount.com`,
+    compute: {
+      projectId: DELETER_PROJECT.projectId,
+      projectNumber: Number(DELETER_PROJECT.projectNumber),
+      zone: vm.zone,
+      instanceId: vm.id,
+      instanceName: vm.name,
+      ...overrides,
+    },
+  });
 }
 
 let serial = 0;

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { createLogger } from '../../shared/src/index.js';
-import type { Logger } from '../../shared/src/index.js';
+import { createLogger } from '#shared';
+import type { Logger } from '#shared';
 
 /** A logger whose JSON lines a test can read back. */
 export interface CapturedLogger {

@@ -1,4 +1,4 @@
-import type { FakeControls } from '../../sandbox/fakes/fake-server.js';
+import type { FakeControls } from '#fakes/fake-server';
 
 /**
  * Makes a fake fail every `period`-th matching request, `cycles` times over: FakeControls matches faults

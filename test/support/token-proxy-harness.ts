@@ -1,20 +1,11 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import type { Test } from 'supertest';
-import { createIdTokenVerifier, compilePattern } from '../../shared/src/index.js';
-import {
-  createApp,
-  createOctokitRunnerApi,
-  createRunnerGroupResolver,
-  createTokenCache,
-  OPEN_POLICY,
-  parsePolicy,
-} from '../../services/token-proxy/src/index.js';
-import type { GitHubCredentials } from '../../services/token-proxy/src/index.js';
-import { startFakeGitHub } from '../../sandbox/fakes/github-api.js';
-import type { FakeGitHub } from '../../sandbox/fakes/github-api.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { ComputeEngineIdentity, FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
+import { createTokenProxy, loadConfig } from '#token-proxy';
+import { startFakeGitHub } from '#fakes/github-api';
+import type { FakeGitHub } from '#fakes/github-api';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { ComputeEngineIdentity, FakeGoogleIssuer } from '#fakes/google-issuer';
 import { captureLogs } from './log-capture.js';
 import type { CapturedLogger } from './log-capture.js';
 
@@ -88,43 +79,41 @@ export interface TokenOptions {
   audience?: string;
 }
 
-/** Builds the token proxy exactly as main.ts does, pointed at the fakes, with short retry waits. */
+/**
+ * Builds the token proxy as main.ts does (loadConfig, then createTokenProxy), configured by environment
+ * variables pointed at the fakes, with short retry waits and no write spacing.
+ */
 export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy {
   const logs = captureLogs();
   const mode = options.credentials ?? 'pat';
-  const credentials: GitHubCredentials =
+  const credentials: Record<string, string> =
     mode === 'pat'
-      ? { kind: 'pat', token: PAT }
+      ? { GITHUB_TOKEN: PAT }
       : {
-          kind: 'app',
-          appId: String(fakes.github.app.id),
-          privateKey: fakes.github.app.privateKeyPkcs1Pem,
-          ...(mode === 'app' ? { installationId: fakes.installationId } : {}),
+          GITHUB_APP_ID: String(fakes.github.app.id),
+          GITHUB_APP_PRIVATE_KEY: fakes.github.app.privateKeyPkcs1Pem,
+          ...(mode === 'app' ? { GITHUB_INSTALLATION_ID: String(fakes.installationId) } : {}),
         };
-  const github = createOctokitRunnerApi({
-    credentials,
-    baseUrl: fakes.github.baseUrl,
-    logger: logs.logger,
-    retries: options.retries ?? 3,
-    retryBaseMs: 5,
-    writeIntervalMs: 0,
-    maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
+  const config = loadConfig({
+    AUTH_AUDIENCE: PROXY_AUDIENCE,
+    ID_TOKEN_CERTS_URL: fakes.issuer.certsUrl,
+    GITHUB_API_URL: fakes.github.baseUrl,
+    ...credentials,
+    ALLOWED_SCOPES: (options.allowed ?? ['my-org', 'match:my-org/.*', 'enterprise:acme']).join(';'),
+    ...(options.denied ? { DENIED_SCOPES: options.denied.join(';') } : {}),
+    ...(options.policy ? { POLICY: JSON.stringify(options.policy) } : {}),
+    TOKEN_REUSE_MIN_REMAINING_SECONDS: String(options.reuseSeconds ?? 900),
+    GITHUB_WRITE_INTERVAL_MS: '0',
   });
-  const app = createApp({
-    verifier: createIdTokenVerifier({ audiences: [PROXY_AUDIENCE], certsUrl: fakes.issuer.certsUrl }),
-    github,
-    tokens: createTokenCache({ minRemainingSeconds: options.reuseSeconds ?? 900 }),
-    runnerGroups: createRunnerGroupResolver({ github }),
-    scopes: {
-      allowed: (options.allowed ?? ['my-org', 'match:my-org/.*', 'enterprise:acme']).map((s) =>
-        compilePattern(s, { caseInsensitive: true }),
-      ),
-      denied: (options.denied ?? []).map((s) => compilePattern(s, { caseInsensitive: true })),
-    },
-    policy: options.policy ? parsePolicy(JSON.stringify(options.policy)) : OPEN_POLICY,
-    credentialsKind: credentials.kind,
+  // Tests wait less than the one second GITHUB_DEADLINE_SECONDS can express.
+  config.githubDeadlineMs = options.deadlineMs ?? 10_000;
+  const app = createTokenProxy(config, {
     logger: logs.logger,
-    deadlineMs: options.deadlineMs ?? 10_000,
+    githubClient: {
+      retries: options.retries ?? 3,
+      retryBaseMs: 5,
+      maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
+    },
   });
   const token = ({
     email = 'runner@runners-prod.iam.gserviceaccount.com',

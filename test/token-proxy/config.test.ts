@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { ConfigError } from '../../shared/src/index.js';
-import { loadConfig } from '../../services/token-proxy/src/index.js';
+import { ConfigError } from '#shared';
+import { loadConfig } from '#token-proxy';
 
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const PKCS8 = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { buildProxy, startProxyFakes, vm } from '../support/token-proxy-harness.js';
-import type { ProxyFakes } from '../support/token-proxy-harness.js';
+import { buildProxy, startProxyFakes, vm } from '#test-support/token-proxy-harness';
+import type { ProxyFakes } from '#test-support/token-proxy-harness';
 
 let fakes: ProxyFakes;
 beforeAll(async () => {
@@ -248,12 +248,23 @@ describe('POST /jitconfig', () => {
     expect(runnerNamed(identity.compute.instanceName)!.id).toBe(live.id);
   });
 
-  it('answers 403 for a token without Compute Engine claims', async () => {
-    const proxy = buildProxy(fakes);
-    const res = await proxy.call('post', '/jitconfig').send({ scope: 'my-org', labels: ['x'] });
-    expect(res.status).toBe(403);
-    expect(res.body.error).toMatch(/format=full/);
-  });
+  it.each([
+    ['post', '/jitconfig', { scope: 'my-org', labels: ['x'] }],
+    ['delete', '/runner', { scope: 'my-org' }],
+  ] as const)(
+    'answers 401 to %s %s with a token without Compute Engine claims, as the deleter does',
+    async (method, path, body) => {
+      const proxy = buildProxy(fakes);
+      const mark = fakes.github.controls.calls.length;
+      const res = await proxy.call(method, path).send(body);
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      expect(res.body.error).toBe(
+        'identity token has no Compute Engine claims: request it from the metadata server with format=full',
+      );
+      expect(fakes.github.controls.calls.slice(mark)).toEqual([]);
+    },
+  );
 });
 
 describe('jitOnly rules', () => {
@@ -311,12 +322,13 @@ describe('DELETE /runner', () => {
     expect(runnerNamed(identity.compute.instanceName)).toBeDefined();
   });
 
-  it("answers 403 for a token without Compute Engine claims, and for a scope outside the caller's rule", async () => {
+  it("answers 401 for a token without Compute Engine claims, and 403 for a scope outside the caller's rule", async () => {
     const proxy = buildProxy(fakes, { policy });
     const noCompute = await proxy
       .call('delete', '/runner', { email: presubmit().email })
       .send({ scope: 'my-org' });
-    expect(noCompute.status).toBe(403);
+    expect(noCompute.status).toBe(401);
+    expect(noCompute.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
     const otherScope = await proxy.call('delete', '/runner', presubmit()).send({ scope: 'my-org/app' });
     expect(otherScope.status).toBe(403);
   });

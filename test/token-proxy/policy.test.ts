@@ -1,6 +1,6 @@
-import { parsePolicy, PolicyError } from '../../services/token-proxy/src/index.js';
+import { parsePolicy, PolicyError } from '#token-proxy';
 import { ruleMatchesCaller, allowsGroup, allowsLabel } from '../../services/token-proxy/src/policy.js';
-import type { CallerIdentity } from '../../shared/src/index.js';
+import type { CallerIdentity } from '#shared';
 
 const presubmitVm: CallerIdentity = {
   sub: '1',

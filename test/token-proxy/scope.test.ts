@@ -1,4 +1,4 @@
-import { formatScope, parseScope, ScopeError, scopePath } from '../../services/token-proxy/src/index.js';
+import { formatScope, parseScope, ScopeError, scopePath } from '#token-proxy';
 
 describe('parseScope', () => {
   it.each([

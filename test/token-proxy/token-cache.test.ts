@@ -1,5 +1,5 @@
-import { createTokenCache } from '../../services/token-proxy/src/index.js';
-import type { RunnerToken } from '../../services/token-proxy/src/index.js';
+import { createTokenCache } from '#token-proxy';
+import type { RunnerToken } from '#token-proxy';
 
 describe('createTokenCache', () => {
   let clock = Date.parse('2026-01-01T00:00:00Z');

@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { buildProxy, PAT, startProxyFakes, vm } from '../support/token-proxy-harness.js';
-import type { ProxyFakes } from '../support/token-proxy-harness.js';
+import { buildProxy, PAT, startProxyFakes, vm } from '#test-support/token-proxy-harness';
+import type { ProxyFakes } from '#test-support/token-proxy-harness';
 
 let fakes: ProxyFakes;
 beforeAll(async () => {

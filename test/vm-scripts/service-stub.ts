@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createIdTokenVerifier } from '../../shared/src/index.js';
-import type { IdTokenVerifier } from '../../shared/src/index.js';
+import { createIdTokenVerifier } from '#shared';
+import type { IdTokenVerifier } from '#shared';
 
 /** One request as the stub received it. */
 export interface StubCall {

@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
-import type { FakeMetadataServer, SimulatedVm } from '../../sandbox/fakes/metadata-server.js';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
+import { startFakeMetadataServer } from '#fakes/metadata-server';
+import type { FakeMetadataServer, SimulatedVm } from '#fakes/metadata-server';
 import { startServiceStub } from './service-stub.js';
 import type { ServiceStub, StubCall } from './service-stub.js';
 

@@ -1,4 +1,4 @@
-import { HttpError } from '../../../shared/src/index.js';
+import { HttpError } from '#shared';
 
 /**
  * A Compute Engine call failed. `status` is the HTTP status Compute answered (or an operation's
@@ -33,8 +33,10 @@ function googleErrorMessage(body: unknown): string {
 
 /**
  * Classifies an error thrown by an `@google-cloud/compute` client. Those are GaxiosErrors whose `status`
- * is the HTTP status and whose `message` is the raw response body (reference §3), so only the body's
- * `error.message` is kept; the rest of the error, request and headers included, is dropped.
+ * is the HTTP status and whose `message` is the raw response body (google-gax's REST transport,
+ * https://github.com/googleapis/gax-nodejs/blob/main/gax/src/fallbackServiceStub.ts), so only the body's
+ * `error.message` (https://cloud.google.com/apis/design/errors#http_mapping) is kept; the rest of the
+ * error, request and headers included, is dropped.
  */
 export function toComputeError(error: unknown): ComputeError {
   if (error instanceof ComputeError) return error;

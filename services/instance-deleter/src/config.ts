@@ -1,13 +1,8 @@
 import { z } from 'zod';
-import {
-  commonConfigFrom,
-  commonEnvShape,
-  compileAnchoredRegex,
-  parseEnv,
-} from '../../../shared/src/index.js';
-import type { CommonConfig, Env } from '../../../shared/src/index.js';
+import { commonConfigFrom, commonEnvShape, compileAnchoredRegex, envInteger, parseEnv } from '#shared';
+import type { CommonConfig, Env } from '#shared';
 import { parseComputeEndpoint } from './compute-endpoint.js';
-import type { ComputeEndpoint } from './compute-endpoint.js';
+import type { ComputeClientEndpoint } from './compute-endpoint.js';
 
 export interface InstanceDeleterConfig extends CommonConfig {
   /** Matched against the whole MIG name, case-sensitively (Compute Engine names are lower case). */
@@ -15,7 +10,7 @@ export interface InstanceDeleterConfig extends CommonConfig {
   /** How long `GET /` and `DELETE /?if=scale-down` wait for the MIG to become stable before a 504. */
   stabilizeTimeoutMs: number;
   /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
-  computeEndpoint?: ComputeEndpoint;
+  computeEndpoint?: ComputeClientEndpoint;
 }
 
 const envSchema = z.object({
@@ -30,12 +25,9 @@ const envSchema = z.object({
         return z.NEVER;
       }
     }),
-  STABILIZE_TIMEOUT_SECONDS: z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number of seconds from 0 to 3600')
-    .transform(Number)
-    .refine((seconds) => seconds <= 3600, 'must be a whole number of seconds from 0 to 3600')
-    .default(100),
+  STABILIZE_TIMEOUT_SECONDS: envInteger(0, 3600, 'must be a whole number of seconds from 0 to 3600').default(
+    100,
+  ),
   COMPUTE_API_ENDPOINT: z
     .string()
     .transform((value, ctx) => {

@@ -11,17 +11,15 @@
  * ```
  *
  * The function timeout must exceed `STABILIZE_TIMEOUT_SECONDS` (default 100). `package.json`'s `main`
- * must name this file's compiled form, `dist/services/instance-deleter/src/function.js`.
+ * must name this file's compiled form (`SERVICE_ENTRY_POINTS['instance-deleter'].function`).
  * https://cloud.google.com/functions/docs/writing#directory-structure
  */
 import { http } from '@google-cloud/functions-framework';
-import { createLogger } from '../../../shared/src/index.js';
 import { loadConfig } from './config.js';
-import { createAppFromConfig } from './create-app-from-config.js';
+import { createInstanceDeleter } from './create-instance-deleter.js';
 
 /** The Functions Framework target, `--entry-point` of `gcloud functions deploy`. */
 export const FUNCTION_TARGET = 'deleteInstance';
 
-const config = loadConfig();
-const logger = createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } });
-http(FUNCTION_TARGET, createAppFromConfig(config, logger));
+// Logs go to stdout at LOG_LEVEL, tagged `service: instance-deleter` (createInstanceDeleter's default).
+http(FUNCTION_TARGET, createInstanceDeleter(loadConfig()));

@@ -7,8 +7,9 @@ import {
   commonEnvShape,
   compilePattern,
   describeIssues,
-} from '../../../shared/src/index.js';
-import type { CommonConfig, Env, ValuePattern } from '../../../shared/src/index.js';
+  envInteger,
+} from '#shared';
+import type { CommonConfig, Env, ValuePattern } from '#shared';
 import { OPEN_POLICY, parsePolicy } from './policy.js';
 import type { Policy } from './policy.js';
 
@@ -33,13 +34,6 @@ export interface TokenProxyConfig extends CommonConfig {
   githubWriteIntervalMs: number;
 }
 
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
-
 const envSchema = z.object({
   ...commonEnvShape,
   GITHUB_API_URL: z
@@ -51,15 +45,15 @@ const envSchema = z.object({
     .regex(/^(\d+|Iv[0-9A-Za-z.]+)$/, 'must be a numeric App id or a client id')
     .optional(),
   GITHUB_APP_PRIVATE_KEY: z.string().optional(),
-  GITHUB_INSTALLATION_ID: integer(1, Number.MAX_SAFE_INTEGER).optional(),
-  GITHUB_APP_INSTALLATION_ID: integer(1, Number.MAX_SAFE_INTEGER).optional(),
+  GITHUB_INSTALLATION_ID: envInteger(1, Number.MAX_SAFE_INTEGER).optional(),
+  GITHUB_APP_INSTALLATION_ID: envInteger(1, Number.MAX_SAFE_INTEGER).optional(),
   ALLOWED_SCOPES: z.string().optional(),
   DENIED_SCOPES: z.string().optional(),
   POLICY: z.string().optional(),
   POLICY_FILE: z.string().optional(),
-  TOKEN_REUSE_MIN_REMAINING_SECONDS: integer(0, 3300).default(900),
-  GITHUB_DEADLINE_SECONDS: integer(1, 300).default(30),
-  GITHUB_WRITE_INTERVAL_MS: integer(0, 10000).default(350),
+  TOKEN_REUSE_MIN_REMAINING_SECONDS: envInteger(0, 3300).default(900),
+  GITHUB_DEADLINE_SECONDS: envInteger(1, 300).default(30),
+  GITHUB_WRITE_INTERVAL_MS: envInteger(0, 10000).default(350),
 });
 
 export interface LoadConfigOptions {

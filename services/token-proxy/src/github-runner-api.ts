@@ -4,10 +4,11 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import { z } from 'zod';
-import type { Logger } from '../../../shared/src/index.js';
+import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
-import { GitHubError, toGitHubError } from './github-error.js';
-import { scopeKey, scopePath } from './scope.js';
+import { GitHubCallError, toGitHubCallError } from './github-call-error.js';
+import { DEFAULT_RUNNER_GROUP } from './policy.js';
+import { scopeCacheKey, scopePath } from './scope.js';
 import type { Scope } from './scope.js';
 
 /** A registration or remove token as GitHub issued it. */
@@ -140,8 +141,8 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       return credentials.installationId;
     const key =
       scope.kind === 'repo'
-        ? scopeKey(scope)
-        : scopeKey({ kind: 'org', org: (scope as { org: string }).org });
+        ? scopeCacheKey(scope)
+        : scopeCacheKey({ kind: 'org', org: (scope as { org: string }).org });
     const cached = installations.get(key);
     if (cached && cached.expires > now()) return cached.id;
     const lookup = (async () => {
@@ -166,15 +167,23 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
   async function authHeaders(scope: Scope): Promise<Record<string, string>> {
     if (!appAuth) return {};
     if (scope.kind === 'enterprise') {
-      throw new GitHubError('refused', 0, 'a GitHub App cannot manage enterprise runners; configure a PAT');
+      throw new GitHubCallError(
+        'refused',
+        0,
+        'a GitHub App cannot manage enterprise runners; configure a PAT',
+      );
     }
     let installationId: number;
     try {
       installationId = await findInstallation(scope);
     } catch (error) {
-      const failure = toGitHubError(error, now);
+      const failure = toGitHubCallError(error, now);
       if (failure.failure === 'not-found') {
-        throw new GitHubError('not-found', 404, `the GitHub App is not installed on ${scopeKey(scope)}`);
+        throw new GitHubCallError(
+          'not-found',
+          404,
+          `the GitHub App is not installed on ${scopeCacheKey(scope)}`,
+        );
       }
       throw failure;
     }
@@ -207,10 +216,10 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       });
       data = response.data;
     } catch (error) {
-      throw toGitHubError(error, now);
+      throw toGitHubCallError(error, now);
     }
     const parsed = schema.safeParse(data);
-    if (!parsed.success) throw new GitHubError('unavailable', 200, `unexpected response to ${route}`);
+    if (!parsed.success) throw new GitHubCallError('unavailable', 200, `unexpected response to ${route}`);
     return parsed.data;
   }
 
@@ -265,7 +274,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     },
 
     async listRunnerGroups(scope) {
-      if (scope.kind === 'repo') return [{ id: 1, name: 'Default' }];
+      if (scope.kind === 'repo') return [{ id: 1, name: DEFAULT_RUNNER_GROUP }];
       const groups: RunnerGroupInfo[] = [];
       for (let page = 1; page <= 20; page += 1) {
         const data = await call(scope, `GET ${base(scope)}/runner-groups`, schemas.groups, {

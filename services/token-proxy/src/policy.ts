@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { compilePattern, matchesAny } from '../../../shared/src/index.js';
-import type { CallerIdentity, ValuePattern } from '../../../shared/src/index.js';
+import { compilePattern, matchesAny } from '#shared';
+import type { CallerIdentity, ValuePattern } from '#shared';
 
 /** One compiled rule of the caller policy. */
 export interface PolicyRule {
@@ -31,7 +31,11 @@ export class PolicyError extends Error {
   override readonly name = 'PolicyError';
 }
 
-const DEFAULT_GROUP = 'Default';
+/**
+ * The runner group every org and enterprise has, id 1, and the only one a repository has.
+ * https://docs.github.com/actions/hosting-your-own-runners/managing-self-hosted-runners/managing-access-to-self-hosted-runners-using-groups
+ */
+export const DEFAULT_RUNNER_GROUP = 'Default';
 
 const entries = z.array(z.string().min(1, 'must not be empty')).min(1, 'must list at least one entry');
 
@@ -157,7 +161,7 @@ export function allowsScope(rule: PolicyRule, scope: string): boolean {
 export function allowsGroup(rule: PolicyRule, group: string): boolean {
   return rule.runnerGroups
     ? matchesAny(rule.runnerGroups, group)
-    : group.toLowerCase() === DEFAULT_GROUP.toLowerCase();
+    : group.toLowerCase() === DEFAULT_RUNNER_GROUP.toLowerCase();
 }
 
 export function allowsLabel(rule: PolicyRule, label: string): boolean {

@@ -1,7 +1,7 @@
 import express from 'express';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { HttpError } from '../../../shared/src/index.js';
+import { HttpError } from '#shared';
 
 /** Bodies larger than this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 import type { GitHubRunnerApi } from './github-runner-api.js';
-import { scopeKey } from './scope.js';
+import { scopeCacheKey } from './scope.js';
 import type { Scope } from './scope.js';
 
 /** Turns a runner group's name into the id generate-jitconfig takes. */
@@ -28,7 +28,7 @@ export function createRunnerGroupResolver(options: RunnerGroupResolverOptions): 
   const cache = new Map<string, { groups: Promise<Map<string, number>>; fetchedAt: number }>();
 
   const load = (scope: Scope) => {
-    const key = scopeKey(scope);
+    const key = scopeCacheKey(scope);
     const groups = options.github
       .listRunnerGroups(scope)
       .then((list) => new Map(list.map((group) => [group.name.toLowerCase(), group.id])));
@@ -43,7 +43,7 @@ export function createRunnerGroupResolver(options: RunnerGroupResolverOptions): 
   return {
     async resolve(scope, name) {
       const wanted = name.toLowerCase();
-      let entry = cache.get(scopeKey(scope));
+      let entry = cache.get(scopeCacheKey(scope));
       if (!entry || now() - entry.fetchedAt > ttlMs) entry = load(scope);
       const id = (await entry.groups).get(wanted);
       if (id !== undefined || now() - entry.fetchedAt < missRefreshMs) return id;

@@ -68,7 +68,7 @@ export function formatScope(scope: Scope): string {
 }
 
 /** A case-folded key: GitHub names are case-insensitive, so `My-Org` and `my-org` share a cache entry. */
-export function scopeKey(scope: Scope): string {
+export function scopeCacheKey(scope: Scope): string {
   return formatScope(scope).toLowerCase();
 }
 

@@ -35,7 +35,7 @@ export interface MigInfo {
 }
 
 /** The Compute Engine calls the deleter makes. Every failure is a {@link ComputeError}. */
-export interface ComputeApi {
+export interface ComputeClient {
   getInstance(project: string, zone: string, name: string): Promise<InstanceInfo>;
   getMig(mig: ResourceRef): Promise<MigInfo>;
   listManagedInstances(mig: ResourceRef): Promise<ManagedInstanceInfo[]>;
@@ -43,12 +43,16 @@ export interface ComputeApi {
   getRecommendedSize(autoscaler: ResourceRef): Promise<number | undefined>;
   /**
    * Asks the MIG to delete one of its VMs and waits for the operation's outcome. Compute marks it done as
-   * soon as the request is accepted; the VM itself goes away later (reference §2.5).
+   * soon as the request is accepted; the VM itself goes away later.
+   * https://cloud.google.com/compute/docs/reference/rest/v1/regionInstanceGroupManagers/deleteInstances
    */
   deleteInstance(mig: ResourceRef, zone: string, name: string): Promise<void>;
 }
 
-/** Operations.wait returns after about two minutes at most, or earlier (reference §2.7); ask a few times. */
+/**
+ * Operations.wait returns after about two minutes at most, or earlier; ask a few times.
+ * https://cloud.google.com/compute/docs/reference/rest/v1/zoneOperations/wait
+ */
 const MAX_OPERATION_WAITS = 5;
 
 const MANAGED_INSTANCE_URL = /\/zones\/([^/]+)\/instances\/([^/]+)$/;
@@ -63,10 +67,10 @@ async function call<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The {@link ComputeApi} on the `@google-cloud/compute` v1 REST clients. `options` carry the endpoint
+ * The {@link ComputeClient} on the `@google-cloud/compute` v1 REST clients. `options` carry the endpoint
  * (the sandbox points it at a loopback fake) and credentials (Application Default Credentials when absent).
  */
-export function createGoogleComputeApi(options: ComputeClientOptions = {}): ComputeApi {
+export function createComputeClient(options: ComputeClientOptions = {}): ComputeClient {
   const instances = new v1.InstancesClient(options);
   const zoneMigs = new v1.InstanceGroupManagersClient(options);
   const regionMigs = new v1.RegionInstanceGroupManagersClient(options);
@@ -136,7 +140,8 @@ export function createGoogleComputeApi(options: ComputeClientOptions = {}): Comp
             ? await zoneMigs.listManagedInstances(zonal(mig))
             : await regionMigs.listManagedInstances(regional(mig));
         return members.flatMap((member) => {
-          // Instance URLs are zonal even in a regional MIG (reference §2.2).
+          // Instance URLs are zonal even in a regional MIG.
+          // https://cloud.google.com/compute/docs/reference/rest/v1/regionInstanceGroupManagers/listManagedInstances
           const match = MANAGED_INSTANCE_URL.exec(member.instance ?? '');
           if (!match) return [];
           return [{ zone: match[1]!, name: match[2]!, currentAction: member.currentAction ?? 'NONE' }];

@@ -1,5 +1,5 @@
-import { HttpError } from '../../../shared/src/index.js';
-import type { ComputeApi } from './compute-api.js';
+import { HttpError } from '#shared';
+import type { ComputeClient } from './compute-client.js';
 import { withComputeContext } from './compute-error.js';
 import { describeResource } from './resource-ref.js';
 import type { ResourceRef } from './resource-ref.js';
@@ -35,7 +35,7 @@ const POLL_JITTER_MS = 4000;
  * past the deadline the answer is a 504. No autoscaler, or no recommendation yet, means no scale-down.
  */
 export async function checkScaleDown(
-  compute: ComputeApi,
+  compute: ComputeClient,
   mig: ResourceRef,
   deadline: number,
   clock: StabilizeClock,

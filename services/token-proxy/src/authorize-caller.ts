@@ -1,7 +1,9 @@
-import { HttpError, matchesAny } from '../../../shared/src/index.js';
-import type { CallerIdentity, ValuePattern } from '../../../shared/src/index.js';
-import { allowsGroup, allowsLabel, allowsScope, ruleMatchesCaller } from './policy.js';
+import { HttpError, matchesAny } from '#shared';
+import type { CallerIdentity, ValuePattern } from '#shared';
+import { allowsGroup, allowsLabel, allowsScope, DEFAULT_RUNNER_GROUP, ruleMatchesCaller } from './policy.js';
 import type { Policy, PolicyRule } from './policy.js';
+import { formatScope, parseScope, ScopeError } from './scope.js';
+import type { Scope } from './scope.js';
 
 /** The allow and deny lists from ALLOWED_SCOPES and DENIED_SCOPES. */
 export interface ScopeLists {
@@ -10,14 +12,45 @@ export interface ScopeLists {
 }
 
 /** Refuses a scope that is denied or not allowed. Deny wins; nothing is allowed by default. */
-export function assertScopeListed(lists: ScopeLists, scope: string): void {
+function assertScopeListed(lists: ScopeLists, scope: string): void {
   if (matchesAny(lists.denied, scope) || !matchesAny(lists.allowed, scope)) {
     throw new HttpError(403, `scope ${JSON.stringify(scope)} is not allowed`);
   }
 }
 
+/** What {@link authorizeScope} checks a scope against: the deployment's lists and credentials. */
+export interface ScopeLimits {
+  scopes: ScopeLists;
+  /** 'app' credentials cannot manage enterprise runners. */
+  credentialsKind: 'pat' | 'app';
+}
+
+/**
+ * Parses a requested scope and checks it against the deployment's limits and the allow/deny lists: 400
+ * for a malformed scope or an enterprise with App credentials, 403 for one not listed. Returns the scope
+ * and its canonical name.
+ */
+export function authorizeScope(limits: ScopeLimits, input: string): { scope: Scope; name: string } {
+  let scope: Scope;
+  try {
+    scope = parseScope(input);
+  } catch (error) {
+    if (error instanceof ScopeError) throw new HttpError(400, error.message);
+    throw error;
+  }
+  const name = formatScope(scope);
+  if (scope.kind === 'enterprise' && limits.credentialsKind === 'app') {
+    throw new HttpError(
+      400,
+      `scope ${JSON.stringify(name)}: enterprise runners need a proxy configured with a PAT; GitHub App tokens cannot manage them`,
+    );
+  }
+  assertScopeListed(limits.scopes, name);
+  return { scope, name };
+}
+
 /** The rules that name this caller and allow this scope, in policy order. */
-export function rulesFor(policy: Policy, caller: CallerIdentity, scope: string): PolicyRule[] {
+function rulesFor(policy: Policy, caller: CallerIdentity, scope: string): PolicyRule[] {
   return policy.rules.filter((rule) => ruleMatchesCaller(rule, caller) && allowsScope(rule, scope));
 }
 
@@ -69,7 +102,7 @@ export function resolveRunnerShape(
 ): RunnerShape {
   let firstRefusal: HttpError | undefined;
   for (const rule of rules) {
-    const group = requested.group ?? rule.defaultRunnerGroup ?? 'Default';
+    const group = requested.group ?? rule.defaultRunnerGroup ?? DEFAULT_RUNNER_GROUP;
     const labels = requested.labels ?? rule.defaultLabels;
     let refusal: HttpError | undefined;
     if (!labels) {

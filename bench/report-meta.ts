@@ -1,0 +1,36 @@
+import os from 'node:os';
+import { DEFAULT_WRITE_INTERVAL_MS } from './bench-support.js';
+import type { BenchOptions } from './parse-bench-options.js';
+import type { ReportMeta } from './render-report.js';
+
+/** What one run adds to the report's header: when it started, the audited log lines, its own notes. */
+export interface RunFacts {
+  started: number;
+  auditLines: number;
+  notes: readonly string[];
+}
+
+/** The report's title, environment and notes: what the numbers mean and how they were taken. */
+export function reportMeta(options: BenchOptions, run: RunFacts): ReportMeta {
+  const cpus = os.cpus();
+  return {
+    title: `Benchmark${options.quick ? ' (--quick: smoke run, numbers not meaningful)' : ''}`,
+    environment: [
+      `${new Date().toISOString()}, Node ${process.version}, ${os.platform()} ${os.arch()}, ${cpus.length} CPU(s) (${cpus[0]?.model.trim() ?? 'unknown'})`,
+      `${options.quick ? `--quick: at most ${options.maxRequestsPerRun} requests or ${options.durationSeconds} s per run` : `${options.durationSeconds} s per run`} (DELETE rows: a fixed number of VMs); fake GitHub adds ${options.githubLatencyMs} ms per request; services from dist/ as child processes at LOG_LEVEL=warn; autocannon in the bench process, which also hosts the fakes`,
+      'Every request carries a different valid identity token from a pre-minted pool, so RS256 verification runs on each.',
+      `Total bench time ${((Date.now() - run.started) / 1000).toFixed(0)} s; service log audit: ${run.auditLines} lines, no token, key or identity token found.`,
+    ],
+    notes: [
+      'Upstream calls: REST calls the fake GitHub (proxy rows) or fake Compute API (deleter rows) received during the row. /register rows count the calls of the row’s own scope (a fresh repository per row, so the first request of each row is a cold miss: one installation token and one registration token). Calls / 1000 req is per answered request.',
+      '% of bare: requests per second against the bare node:http server at the same concurrency, measured in the same run.',
+      `/register with reuse off and the default GITHUB_WRITE_INTERVAL_MS=${DEFAULT_WRITE_INTERVAL_MS}: every registration is a POST to GitHub, and the proxy spaces POSTs ${DEFAULT_WRITE_INTERVAL_MS} ms apart (Bottleneck, one at a time) to stay clear of GitHub’s secondary rate limits, so throughput is capped near ${(1000 / DEFAULT_WRITE_INTERVAL_MS).toFixed(1)} req/s whatever the concurrency, and latency grows with the queue. Requests still queued when a row ends are left to drain before the next row.`,
+      `/jitconfig: every request is a generate-jitconfig POST for a new runner (named after a fresh VM), which no cache can share. With the default interval it is capped near ${(1000 / DEFAULT_WRITE_INTERVAL_MS).toFixed(1)} req/s by the same write spacing; with GITHUB_WRITE_INTERVAL_MS=0 it shows the proxy’s own cost. Token reuse does not apply to JIT configs.`,
+      'Deleter DELETE rows take the fresh-delete path (instances.get, listManagedInstances, deleteInstances: the operation is DONE at once), not the repeated-delete path. Deletions of one MIG are serialised by the deleter’s per-MIG lock, so the one-MIG row shows that lock; listManagedInstances also returns every member, so its cost grows with the MIG.',
+      'Deleter GET /: instances.get, MIG get and autoscaler get per request on a stable MIG.',
+      'Latencies are those of the 2xx answers received within the run (autocannon); requests still in flight when a run ends are not counted, which flatters the rows capped by the write spacing (at c64 most requests were still queued).',
+      `Boot storm rows: exactly ${options.stormSize} registrations for a scope nobody asked for before. With the installation looked up (the sandbox default, no GITHUB_INSTALLATION_ID) the first one costs three GitHub calls; with GITHUB_INSTALLATION_ID set, two. After that, the scope costs one registration-token call per ${(3600 - 900) / 60} minutes (tokens live an hour and are refreshed with 15 minutes left).`,
+      ...run.notes,
+    ],
+  };
+}

@@ -1,0 +1,28 @@
+import type { GitHubRunnerApi, RunnerToken } from './github-runner-api.js';
+import { askGitHub } from './github-call-error.js';
+import { scopeCacheKey } from './scope.js';
+import type { Scope } from './scope.js';
+import type { TokenCache } from './token-cache.js';
+
+/** What issuing a registration or remove token needs. */
+export interface IssueRunnerTokenDeps {
+  github: GitHubRunnerApi;
+  tokens: TokenCache;
+  deadlineMs: number;
+}
+
+/**
+ * A registration or remove token for `scope`, from the cache while it has enough life left, else newly
+ * created by GitHub. The caller is already authorized.
+ * https://docs.github.com/rest/actions/self-hosted-runners#create-a-registration-token-for-an-organization
+ */
+export function issueRunnerToken(
+  deps: IssueRunnerTokenDeps,
+  scope: Scope,
+  scopeName: string,
+  kind: 'registration' | 'remove',
+): Promise<RunnerToken> {
+  return askGitHub(deps.deadlineMs, `creating a ${kind} token for ${scopeName}`, () =>
+    deps.tokens.get(`${kind}:${scopeCacheKey(scope)}`, () => deps.github.createToken(scope, kind)),
+  );
+}
