@@ -44,8 +44,14 @@ export interface FakeGoogleIssuer extends RunningFake {
   readonly certsUrl: string;
   /** URL of the JWK set, as `https://www.googleapis.com/oauth2/v3/certs` serves it. */
   readonly jwksUrl: string;
+  /** The key id new tokens are signed with. */
   readonly kid: string;
   readonly controls: FakeControls;
+  /**
+   * Publishes a new signing key beside the old ones and signs every later token with it, as Google does at
+   * a rotation. Returns the new key id.
+   */
+  rotateKey(): string;
   /** Builds a Google-shaped identity token payload and signs it. */
   mintIdentityToken(request: IdentityTokenRequest, options?: SignOptions): string;
   /** Signs an arbitrary payload (for malformed-claim tests). */
@@ -95,28 +101,37 @@ export function identityTokenPayload(request: IdentityTokenRequest): Record<stri
 
 /** Starts a loopback stand-in for Google's token issuer: a fresh RSA key and its certificate endpoints. */
 export async function startFakeGoogleIssuer(options: { port?: number } = {}): Promise<FakeGoogleIssuer> {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const newKey = () => {
+    const pair = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    return { ...pair, kid: crypto.randomBytes(20).toString('hex') };
+  };
+  const published = [newKey()];
+  const current = () => published[published.length - 1]!;
   const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const kid = crypto.randomBytes(20).toString('hex');
-  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const pemOf = (key: crypto.KeyObject) => key.export({ type: 'spki', format: 'pem' }).toString();
 
   const { app, controls } = createFakeApp();
   app.get('/oauth2/v1/certs', (_req, res) => {
     res
       .set('Cache-Control', 'public, max-age=24442, must-revalidate, no-transform')
-      .json({ [kid]: publicPem });
+      .json(Object.fromEntries(published.map((key) => [key.kid, pemOf(key.publicKey)])));
   });
   app.get('/oauth2/v3/certs', (_req, res) => {
-    const jwk = publicKey.export({ format: 'jwk' });
-    res
-      .set('Cache-Control', 'public, max-age=24442, must-revalidate, no-transform')
-      .json({ keys: [{ ...jwk, kid, alg: 'RS256', use: 'sig' }] });
+    res.set('Cache-Control', 'public, max-age=24442, must-revalidate, no-transform').json({
+      keys: published.map((key) => ({
+        ...key.publicKey.export({ format: 'jwk' }),
+        kid: key.kid,
+        alg: 'RS256',
+        use: 'sig',
+      })),
+    });
   });
   const running = await listenOnLoopback(app, options.port);
 
   const sign = (payload: Record<string, unknown>, signOptions: SignOptions = {}): string => {
     const signing = signOptions.signing ?? 'rs256';
     const alg = signing === 'none' ? 'none' : signing === 'hs256-public-key' ? 'HS256' : 'RS256';
+    const { kid, privateKey, publicKey } = current();
     const header = { alg, typ: 'JWT', kid, ...signOptions.header };
     const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
     let signature = '';
@@ -124,7 +139,7 @@ export async function startFakeGoogleIssuer(options: { port?: number } = {}): Pr
       const key = signing === 'rs256' ? privateKey : other.privateKey;
       signature = crypto.sign('RSA-SHA256', Buffer.from(signingInput), key).toString('base64url');
     } else if (signing === 'hs256-public-key') {
-      signature = crypto.createHmac('sha256', publicPem).update(signingInput).digest('base64url');
+      signature = crypto.createHmac('sha256', pemOf(publicKey)).update(signingInput).digest('base64url');
     }
     return `${signingInput}.${signature}`;
   };
@@ -133,8 +148,14 @@ export async function startFakeGoogleIssuer(options: { port?: number } = {}): Pr
     ...running,
     certsUrl: `${running.url}/oauth2/v1/certs`,
     jwksUrl: `${running.url}/oauth2/v3/certs`,
-    kid,
+    get kid() {
+      return current().kid;
+    },
     controls,
+    rotateKey: () => {
+      published.push(newKey());
+      return current().kid;
+    },
     sign,
     mintIdentityToken: (request, signOptions) => sign(identityTokenPayload(request), signOptions),
   };

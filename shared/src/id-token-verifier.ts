@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import { OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
 import type { CallerIdentity } from './caller-identity.js';
+import { createSigningKeyCache, SigningKeysUnavailableError } from './signing-key-cache.js';
 
 /** Google's PEM certificate endpoint, the one google-auth-library uses on Node. */
 export const GOOGLE_PEM_CERTS_URL = 'https://www.googleapis.com/oauth2/v1/certs';
@@ -32,7 +32,7 @@ const MESSAGES: Readonly<Record<AuthFailureReason, string>> = {
   multiple: 'more than one Authorization header',
   malformed: 'identity token is malformed: expected a JWT of three base64url parts',
   algorithm: 'identity token must be signed with RS256',
-  'unknown-key': 'identity token is signed with a key Google does not publish',
+  'unknown-key': "identity token is signed with a key that is not among the issuer's current signing keys",
   signature: 'identity token signature is invalid',
   expired: 'identity token has expired',
   'not-yet-valid': 'identity token is not valid yet: issued in the future',
@@ -74,6 +74,12 @@ export interface IdTokenVerifierOptions {
   certsUrl?: string;
   /** Accepted issuers; Google's by default. */
   issuers?: readonly string[];
+  /** Deadline of one certificate fetch, in milliseconds. Default 5000. */
+  certsFetchTimeoutMs?: number;
+  /** Least time between two fetches caused by an unknown key id, in milliseconds. Default 60000. */
+  unknownKeyRefreshIntervalMs?: number;
+  /** Milliseconds since the epoch, for the certificate cache's clock; injected in tests. */
+  now?: () => number;
 }
 
 /** Strips one trailing slash, so `https://x.run.app` and `https://x.run.app/` name the same audience. */
@@ -136,48 +142,25 @@ function reasonOf(message: string): AuthFailureReason | undefined {
 }
 
 /**
- * Builds a verifier on google-auth-library's `OAuth2Client`, which checks the RS256 signature against
- * the published certificates (cached as their Cache-Control allows), the issuer and the token's times
- * with a 5-minute clock skew. On top of it this checks the algorithm, the audience (one trailing slash
- * ignored), a one-hour maximum lifetime and the shape of the claims.
+ * Builds a verifier on google-auth-library's `OAuth2Client`, which checks the RS256 signature, the issuer
+ * and the token's times with a 5-minute clock skew. On top of it this checks the algorithm, the audience
+ * (one trailing slash ignored), a one-hour maximum lifetime and the shape of the claims. The certificates
+ * come from {@link createSigningKeyCache}: fetched with a deadline, parsed once, kept while a refresh fails,
+ * and fetched again when a token names a key id not yet seen (a key rotation).
  */
 export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenVerifier {
   if (options.audiences.length === 0) throw new Error('at least one audience is required');
   const audiences = new Set(options.audiences.map(normalizeAudience));
-  const client = new OAuth2Client({
-    endpoints: { oauth2FederatedSignonPemCertsUrl: options.certsUrl ?? GOOGLE_PEM_CERTS_URL },
-  });
+  const client = new OAuth2Client();
   const issuers = [...(options.issuers ?? GOOGLE_ISSUERS)];
-  // The library caches certificates once fetched, but a boot storm's first requests all arrive before
-  // that: share one fetch among them.
-  let certsInFlight: ReturnType<OAuth2Client['getFederatedSignonCertsAsync']> | undefined;
-  const fetchCerts = () => {
-    certsInFlight ??= client.getFederatedSignonCertsAsync().finally(() => {
-      certsInFlight = undefined;
-    });
-    return certsInFlight;
-  };
-
-  // google-auth-library hands each certificate to crypto's verify as given, which parses a PEM string anew
-  // on every call: about 130 µs of the 230 a verification took. Parsing each certificate set once into
-  // KeyObjects (which verify accepts too) leaves the library's checks as they are. Should a future version
-  // stop accepting them, valid tokens would fail verification (closed), and the tests would say so.
-  const parsedKeys = new WeakMap<object, Record<string, string>>();
-  const keysOf = (pems: Record<string, string>): Record<string, string> => {
-    let keys = parsedKeys.get(pems);
-    if (!keys) {
-      keys = {};
-      for (const [kid, pem] of Object.entries(pems)) {
-        try {
-          keys[kid] = crypto.createPublicKey(pem) as unknown as string;
-        } catch {
-          // An entry that does not parse cannot verify anything; leaving it out refuses its tokens.
-        }
-      }
-      parsedKeys.set(pems, keys);
-    }
-    return keys;
-  };
+  const signingKeys = createSigningKeyCache({
+    url: options.certsUrl ?? GOOGLE_PEM_CERTS_URL,
+    ...(options.certsFetchTimeoutMs !== undefined && { fetchTimeoutMs: options.certsFetchTimeoutMs }),
+    ...(options.unknownKeyRefreshIntervalMs !== undefined && {
+      unknownKeyRefreshIntervalMs: options.unknownKeyRefreshIntervalMs,
+    }),
+    ...(options.now !== undefined && { now: options.now }),
+  });
 
   return {
     async verify(token) {
@@ -187,12 +170,18 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       if (header.alg !== 'RS256') throw new AuthError('algorithm');
       if (typeof header.kid !== 'string') throw new AuthError('unknown-key');
 
-      let certs: Record<string, string>;
+      let key;
       try {
-        certs = keysOf((await fetchCerts()).certs as Record<string, string>);
-      } catch {
-        throw new AuthUnavailableError('could not fetch the identity token signing certificates');
+        key = (await signingKeys.keysFor(header.kid)).get(header.kid);
+      } catch (error) {
+        if (error instanceof SigningKeysUnavailableError) throw new AuthUnavailableError(error.message);
+        throw error;
       }
+      if (!key) throw new AuthError('unknown-key');
+      // google-auth-library hands the certificate to crypto's verify as given; a KeyObject (which verify
+      // accepts too) saves parsing a PEM string on every call. Should a future version stop accepting it,
+      // valid tokens would fail verification (closed), and the tests would say so.
+      const certs = { [header.kid]: key as unknown as string };
 
       let payload: unknown;
       try {

@@ -184,24 +184,32 @@ const forgeries: Forgery[] = [
   [
     'an unknown kid',
     (s) => mint(claimsFor(s), { header: { kid: 'f'.repeat(40) } }),
-    /key Google does not publish/,
+    /not among the issuer.s current signing keys/,
   ],
-  ['no kid', (s) => mint(claimsFor(s), { header: { kid: undefined } }), /key Google does not publish/],
-  ['a numeric kid', (s) => mint(claimsFor(s), { header: { kid: 1 } }), /key Google does not publish/],
+  [
+    'no kid',
+    (s) => mint(claimsFor(s), { header: { kid: undefined } }),
+    /not among the issuer.s current signing keys/,
+  ],
+  [
+    'a numeric kid',
+    (s) => mint(claimsFor(s), { header: { kid: 1 } }),
+    /not among the issuer.s current signing keys/,
+  ],
   [
     'kid __proto__',
     (s) => mint(claimsFor(s), { header: { kid: '__proto__' } }),
-    /key Google does not publish/,
+    /not among the issuer.s current signing keys/,
   ],
   [
     'kid constructor',
     (s) => mint(claimsFor(s), { header: { kid: 'constructor' } }),
-    /key Google does not publish/,
+    /not among the issuer.s current signing keys/,
   ],
   [
     'kid with a path',
     (s) => mint(claimsFor(s), { header: { kid: '../../../etc/passwd' } }),
-    /key Google does not publish/,
+    /not among the issuer.s current signing keys/,
   ],
   [
     'a jku header pointing elsewhere',
