@@ -10,6 +10,8 @@ export { createErrorMiddleware, notFound, methodNotAllowed } from './error-middl
 export { HttpError } from './http-error.js';
 export { AuthError, AuthUnavailableError, createIdTokenVerifier } from './id-token-verifier.js';
 export type { AuthFailureReason, IdTokenVerifier, IdTokenVerifierOptions } from './id-token-verifier.js';
+export { createSigningKeyCache, maxAgeMs, SigningKeysUnavailableError } from './signing-key-cache.js';
+export type { SigningKeyCache, SigningKeyCacheOptions, SigningKeys } from './signing-key-cache.js';
 export { createLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { envInteger, parseEnv } from './parse-env.js';

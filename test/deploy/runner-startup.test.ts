@@ -12,10 +12,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { startFakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
-import type { FakeMetadataServer } from '../../sandbox/fakes/metadata-server.js';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
+import { startFakeMetadataServer } from '#fakes/metadata-server';
+import type { FakeMetadataServer } from '#fakes/metadata-server';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STARTUP = path.join(ROOT, 'deploy/runner-startup.sh');

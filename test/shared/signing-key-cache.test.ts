@@ -8,11 +8,11 @@ import {
   createAuthMiddleware,
   createErrorMiddleware,
   createIdTokenVerifier,
-} from '../../shared/src/index.js';
-import { maxAgeMs } from '../../shared/src/signing-key-cache.js';
-import { startFakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import type { FakeGoogleIssuer } from '../../sandbox/fakes/google-issuer.js';
-import { captureLogs } from '../support/log-capture.js';
+  maxAgeMs,
+} from '#shared';
+import { startFakeGoogleIssuer } from '#fakes/google-issuer';
+import type { FakeGoogleIssuer } from '#fakes/google-issuer';
+import { captureLogs } from '#test-support/log-capture';
 
 const AUDIENCE = 'https://token-proxy.example.run.app';
 
@@ -30,13 +30,15 @@ async function startSwitchableCerts(issuer: FakeGoogleIssuer) {
       hung.add(res);
       return;
     }
-    void fetch(issuer.certsUrl).then(async (upstream) => {
-      res.writeHead(upstream.status, {
-        'content-type': 'application/json',
-        'cache-control': upstream.headers.get('cache-control') ?? '',
-      });
-      res.end(await upstream.text());
-    });
+    fetch(issuer.certsUrl)
+      .then(async (upstream) => {
+        res.writeHead(upstream.status, {
+          'content-type': 'application/json',
+          'cache-control': upstream.headers.get('cache-control') ?? '',
+        });
+        res.end(await upstream.text());
+      })
+      .catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
