@@ -125,21 +125,27 @@ export async function handleWorkflowJob(deps: WorkflowJobDeps, payload: unknown)
     tracked.status = ACTION_STATUS[action] ?? tracked.status;
   }
   if (action !== 'queued') return { ...base, outcome: 'recorded', pool: pool.name };
+  if (tracked.status === 'in_progress' || tracked.status === 'completed') {
+    // A `queued` that arrives after the job started: a runner took it, perhaps the VM requested for
+    // another job. That job's need is counted by the reconciler (queued jobs against idle VMs), once.
+    const reason = `the job is already ${tracked.status === 'completed' ? 'completed' : 'in progress'}`;
+    decide(deps, tracked, pool, 'not-queued', { reason });
+    return { ...base, outcome: 'not-queued', pool: pool.name, reason };
+  }
 
   if (
     deps.now() - createdAt > CHECK_JOBS_OLDER_THAN_MS &&
     (installationId ?? deps.installationId) !== undefined
   ) {
     const status = await currentStatus(deps, tracked, installationId ?? deps.installationId!);
-    // Only a job a runner took (or that ended) needs no VM; `waiting`, `pending` and the like still will.
-    if (status === 'in_progress' || status === 'completed') {
+    // Only a job a runner took, that ended, or that GitHub no longer knows needs no VM; `waiting`,
+    // `pending` and the like still will.
+    if (status === 'in_progress' || status === 'completed' || status === 'not found') {
       decide(deps, tracked, pool, 'not-queued', { reason: `the job is ${status}` });
       return { ...base, outcome: 'not-queued', pool: pool.name, reason: `the job is ${status}` };
     }
   }
 
-  // Counts are what matter, not which VM runs which job: a late `queued` still gets its VM, since its job
-  // may have taken the VM requested for another.
   const instance = instanceNameFor(pool.instanceNamePrefix, job.id, tracked.attempt);
   const scaler = deps.scalers.get(pool.name)!;
   const outcome = await withDeadline(
@@ -222,6 +228,8 @@ async function currentStatus(
     return status;
   } catch (error) {
     if (!(error instanceof GitHubError)) throw error;
+    // The run was deleted, or the App lost access to the repository: nothing will run the job.
+    if (error.failure === 'not-found') return 'not found';
     throw new HttpError(
       503,
       `GitHub could not say whether job ${job.id} is still queued: ${error.githubMessage}`,

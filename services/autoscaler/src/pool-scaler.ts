@@ -48,6 +48,8 @@ export interface PoolScaler {
   setShortage(index: number, reason: string | undefined): void;
   /** True when a MIG of the pool is known to have `name`. */
   has(name: string): boolean;
+  /** Every member name known: the last listings plus what was accepted since (nothing being deleted). */
+  memberNames(): string[];
   /** Sum of the MIGs' targetSize as last known (undefined if some MIG was never read). */
   inUse(): number | undefined;
   view(): MigView[];
@@ -272,6 +274,7 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
       migs[index]!.shortage = reason;
     },
     has: (name) => migOf(name) !== undefined,
+    memberNames: () => migs.flatMap((m) => [...m.members.keys()]),
     inUse,
     view: () =>
       migs.map((m) => ({ mig: m.key, targetSize: m.targetSize, shortage: m.shortage, listedAt: m.listedAt })),

@@ -326,9 +326,16 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       );
       return;
     }
-    const available = lists
-      .flat()
-      .filter((m) => m.currentAction !== 'DELETING' && m.currentAction !== 'ABANDONING' && !busy.has(m.name));
+    // The listing, plus VMs accepted since it was taken (a webhook batch may have landed meanwhile).
+    const leaving = new Set(
+      lists
+        .flat()
+        .filter((m) => m.currentAction === 'DELETING' || m.currentAction === 'ABANDONING')
+        .map((m) => m.name),
+    );
+    const available = scaler
+      .memberNames()
+      .filter((name) => !leaving.has(name) && !busy.has(name.toLowerCase()));
     result.available = available.length;
     const shortfall = queued.length - available.length;
     if (shortfall <= 0) return;
