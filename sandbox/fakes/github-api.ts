@@ -69,9 +69,10 @@ export interface SecondaryRateLimitOptions {
 }
 
 /**
- * A stateful stand-in for the GitHub REST API on loopback: App installations and their tokens, PATs, and the
- * self-hosted runner endpoints of organizations, repositories and enterprises. Every call is recorded in
- * `controls`; faults and latency are injected there too.
+ * A stateful stand-in for the GitHub REST API on loopback: App installations and their tokens, PATs, the
+ * self-hosted runner endpoints of organizations, repositories and enterprises, workflow jobs handed to
+ * runners, and the App's webhook with its delivery log. Every call is recorded in `controls`; faults and
+ * latency are injected there too.
  */
 export interface FakeGitHub extends RunningFake {
   /** What Octokit's `baseUrl` option takes (same as `url`). */

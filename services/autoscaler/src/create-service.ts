@@ -7,7 +7,7 @@ import { createApp } from './app.js';
 import { createComputeMigApi } from './compute-mig-api.js';
 import type { ComputeMigApi } from './compute-mig-api.js';
 import type { AutoscalerConfig } from './config.js';
-import { describeFleet } from './describe-fleet.js';
+import { createFleetHandler } from './describe-fleet.js';
 import { createFleetState } from './fleet-state.js';
 import type { FleetState } from './fleet-state.js';
 import { createGitHubAppApi } from './github-app-api.js';
@@ -15,7 +15,7 @@ import type { GitHubAppApi } from './github-app-api.js';
 import { createPoolScaler } from './pool-scaler.js';
 import type { PoolScaler } from './pool-scaler.js';
 import { createWebhookHandler } from './receive-webhook.js';
-import { createReconciler } from './reconcile.js';
+import { createReconcileHandler, createReconciler } from './reconcile.js';
 import type { Reconciler } from './reconcile.js';
 import { createWebhookSignatureVerifier } from './verify-webhook-signature.js';
 
@@ -100,19 +100,8 @@ export function createService(config: AutoscalerConfig, overrides: ServiceOverri
       deadlineMs: overrides.webhookDeadlineMs ?? 8000,
       ...installation,
     }),
-    reconcile: (_req, res, next) => {
-      reconciler.run().then((summary) => {
-        // A run that could not do everything says so: Cloud Scheduler records a failed attempt.
-        if (summary.problems.length === 0) res.json(summary);
-        else
-          res
-            .status(502)
-            .json({ error: `reconciliation incomplete: ${summary.problems.join('; ')}`, ...summary });
-      }, next);
-    },
-    fleet: (_req, res) => {
-      res.json(describeFleet(config.pools, scalers, fleet, now()));
-    },
+    reconcile: createReconcileHandler(reconciler),
+    fleet: createFleetHandler(config.pools, scalers, fleet, now),
     reconcileCallers: config.reconcileCallers,
     fleetViewers: config.fleetViewers,
     ...(config.projectId === undefined ? {} : { projectId: config.projectId }),

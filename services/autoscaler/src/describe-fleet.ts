@@ -1,3 +1,4 @@
+import type { RequestHandler } from 'express';
 import type { DeliveryRecord, FleetState, ScaleDecision } from './fleet-state.js';
 import type { Pool } from './pool-config.js';
 import type { MigView, PoolScaler } from './pool-scaler.js';
@@ -69,5 +70,17 @@ export function describeFleet(
       };
     }),
     deliveries: { failed: fleet.failedDeliveries, redelivered: fleet.redeliveries },
+  };
+}
+
+/** `GET /fleet`: the fleet view, built from memory on each request. */
+export function createFleetHandler(
+  pools: readonly Pool[],
+  scalers: ReadonlyMap<string, PoolScaler>,
+  fleet: FleetState,
+  now: () => number,
+): RequestHandler {
+  return (_req, res) => {
+    res.json(describeFleet(pools, scalers, fleet, now()));
   };
 }

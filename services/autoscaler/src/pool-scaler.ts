@@ -66,6 +66,17 @@ export interface PoolScalerOptions {
 
 /** createInstances takes at most 1000 instances a call. */
 const MAX_BATCH = 1000;
+/**
+ * Names remembered per MIG between listings (which replace them): enough for any MIG this service sizes,
+ * and a bound if the reconciler stops running. Forgetting a name only costs Compute's "already exists".
+ */
+const MAX_KNOWN_NAMES = 20_000;
+
+function remember(members: Map<string, number>, name: string, at: number): void {
+  members.delete(name);
+  members.set(name, at);
+  if (members.size > MAX_KNOWN_NAMES) members.delete(members.keys().next().value!);
+}
 
 interface MigState {
   ref: MigRef;
@@ -139,7 +150,7 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
       try {
         await compute.createInstances(mig.ref, part);
         const at = options.now();
-        for (const name of part) mig.members.set(name, at);
+        for (const name of part) remember(mig.members, name, at);
         mig.targetSize = (mig.targetSize ?? 0) + part.length;
         attempt.created.push(...part);
         return;
@@ -156,7 +167,7 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
           await ask(part.slice(0, half));
           await ask(part.slice(half));
         } else if (error.failure === 'already-exists') {
-          mig.members.set(part[0]!, options.now());
+          remember(mig.members, part[0]!, options.now());
           attempt.exists.push(...part);
         } else {
           attempt.passOn.push(...part);

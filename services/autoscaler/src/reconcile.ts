@@ -1,3 +1,4 @@
+import type { RequestHandler } from 'express';
 import type { Logger } from '../../../shared/src/index.js';
 import { ComputeError } from './compute-error.js';
 import type { ComputeMigApi, MigMember } from './compute-mig-api.js';
@@ -445,5 +446,21 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       });
       return running;
     },
+  };
+}
+
+/**
+ * `POST /reconcile`: runs the reconciler and answers its summary, 200 when every step ran and 502 (with
+ * `error` naming the failed steps) when one did not, so Cloud Scheduler records a failed attempt.
+ */
+export function createReconcileHandler(reconciler: Reconciler): RequestHandler {
+  return (_req, res, next) => {
+    reconciler.run().then((summary) => {
+      if (summary.problems.length === 0) res.json(summary);
+      else
+        res
+          .status(502)
+          .json({ error: `reconciliation incomplete: ${summary.problems.join('; ')}`, ...summary });
+    }, next);
   };
 }
