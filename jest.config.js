@@ -25,6 +25,7 @@ const base = {
     '^#shared$': '<rootDir>/shared/src/index.ts',
     '^#token-proxy$': '<rootDir>/services/token-proxy/src/index.ts',
     '^#instance-deleter$': '<rootDir>/services/instance-deleter/src/index.ts',
+    '^#autoscaler$': '<rootDir>/services/autoscaler/src/index.ts',
     '^#entry-points$': '<rootDir>/services/entry-points.ts',
     '^#sandbox/(.*)$': '<rootDir>/sandbox/$1.ts',
     '^#fakes/(.*)$': '<rootDir>/sandbox/fakes/$1.ts',

@@ -10,6 +10,7 @@
 /** Each service's plain-server entry (`main`) and, for the deleter, its Cloud Function entry. */
 export const SERVICE_ENTRY_POINTS = {
   'token-proxy': { main: 'dist/services/token-proxy/src/main.js' },
+  autoscaler: { main: 'dist/services/autoscaler/src/main.js' },
   'instance-deleter': {
     main: 'dist/services/instance-deleter/src/main.js',
     function: 'dist/services/instance-deleter/src/function.js',

@@ -14,6 +14,10 @@ import type {
 } from './github/github-state.js';
 import { createRestRouter } from './github/rest-routes.js';
 import { createSandboxRouter } from './github/sandbox-routes.js';
+import { ActionsJobs } from './github/actions-jobs.js';
+import type { FakeJob, NewJob } from './github/actions-jobs.js';
+import { WebhookDeliveries } from './github/webhook-deliveries.js';
+import type { DeliverySettings, FakeHookDelivery, WebhookTarget } from './github/webhook-deliveries.js';
 
 export { DEFAULT_INSTALLATION_PERMISSIONS, gitHubUrlOf, scopeFromGitHubUrl } from './github/github-state.js';
 export type {
@@ -30,6 +34,8 @@ export type {
   RunnerScope,
 } from './github/github-state.js';
 export type { AppJwtSigning } from './github/app-jwt.js';
+export type { FakeJob, NewJob } from './github/actions-jobs.js';
+export type { DeliverySettings, FakeHookDelivery, WebhookTarget } from './github/webhook-deliveries.js';
 
 /** The fake's GitHub App: what a test configures the token proxy (or `@octokit/app`) with. */
 export interface FakeGitHubApp {
@@ -63,9 +69,10 @@ export interface SecondaryRateLimitOptions {
 }
 
 /**
- * A stateful stand-in for the GitHub REST API on loopback: App installations and their tokens, PATs, and the
- * self-hosted runner endpoints of organizations, repositories and enterprises. Every call is recorded in
- * `controls`; faults and latency are injected there too.
+ * A stateful stand-in for the GitHub REST API on loopback: App installations and their tokens, PATs, the
+ * self-hosted runner endpoints of organizations, repositories and enterprises, workflow jobs handed to
+ * runners, and the App's webhook with its delivery log. Every call is recorded in `controls`; faults and
+ * latency are injected there too.
  */
 export interface FakeGitHub extends RunningFake {
   /** What Octokit's `baseUrl` option takes (same as `url`). */
@@ -99,6 +106,30 @@ export interface FakeGitHub extends RunningFake {
    * `claims` override `iat`, `exp`, `iss`; `signing` breaks the signature on purpose.
    */
   signAppJwt(claims?: Record<string, unknown>, signing?: AppJwtSigning): string;
+
+  // --- The App's webhook and Actions jobs (the autoscaler's side of GitHub) ------------------------
+
+  /** Points the App's webhook at `target` (the autoscaler's `/webhook` URL and secret); `undefined` turns it off. */
+  setWebhook(target: WebhookTarget | undefined): void;
+  /** Drop share, randomness and timeout of deliveries; change them in place. */
+  readonly deliverySettings: DeliverySettings;
+  /** Records the next `count` deliveries as failed without sending them (lost on the way). */
+  dropNextDeliveries(count: number): void;
+  /** Every delivery attempt so far, oldest first (what `GET /app/hook/deliveries` pages through, newest first). */
+  readonly deliveries: readonly FakeHookDelivery[];
+  /** Resolves once every delivery under way has been answered or has timed out. */
+  deliveriesSettled(): Promise<void>;
+  /**
+   * Queues a job and sends its `queued` delivery; GitHub hands it to an online idle runner whose labels
+   * include all of the job's (in the repository's org or the repository), sending `in_progress`.
+   */
+  queueJob(job: NewJob): FakeJob;
+  getJob(id: number): FakeJob | undefined;
+  listJobs(): FakeJob[];
+  /** Completes a job (sending `completed`); its runner is free again, or removed if ephemeral. */
+  completeJob(id: number, conclusion?: string): FakeJob;
+  /** When set, jobs complete by themselves this long after they start. */
+  autoCompleteJobsAfterMs: number | undefined;
 }
 
 const SECONDARY_RATE_LIMIT =
@@ -117,9 +148,13 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
   };
   const state = new GitHubState(options.tokenTtlSeconds ?? 3600);
 
+  const deliveries = new WebhookDeliveries(appInfo.id, () => state.now());
+  const jobs = new ActionsJobs(state, deliveries);
+  const actions = { deliveries, jobs };
+
   const { app, controls } = createFakeApp();
-  app.use('/_sandbox', createSandboxRouter(state));
-  app.use(createRestRouter(state, { id: appInfo.id, clientId: appInfo.clientId, publicKey }));
+  app.use('/_sandbox', createSandboxRouter(state, actions));
+  app.use(createRestRouter(state, { id: appInfo.id, clientId: appInfo.clientId, publicKey }, actions));
   app.use(() => {
     throw new GitHubError(404, 'Not Found');
   });
@@ -128,6 +163,10 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
 
   return {
     ...running,
+    close: async () => {
+      jobs.stop();
+      await running.close();
+    },
     baseUrl: running.url,
     controls,
     app: appInfo,
@@ -163,6 +202,23 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
       const iat = Math.floor(state.now() / 1000) - 30;
       const payload = { iat, exp: iat + 600, iss: String(appInfo.id), ...claims };
       return signAppJwt(payload, { privateKey, publicKeyPem }, signing);
+    },
+    setWebhook: (target) => {
+      deliveries.target = target;
+    },
+    deliverySettings: deliveries.settings,
+    dropNextDeliveries: (count) => deliveries.dropNext(count),
+    deliveries: deliveries.log,
+    deliveriesSettled: () => deliveries.settled(),
+    queueJob: (job) => jobs.queue(job),
+    getJob: (id) => jobs.get(id),
+    listJobs: () => jobs.list(),
+    completeJob: (id, conclusion) => jobs.complete(id, conclusion),
+    get autoCompleteJobsAfterMs() {
+      return jobs.autoCompleteAfterMs;
+    },
+    set autoCompleteJobsAfterMs(ms: number | undefined) {
+      jobs.autoCompleteAfterMs = ms;
     },
   };
 }

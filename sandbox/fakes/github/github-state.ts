@@ -183,6 +183,7 @@ export class GitHubState {
   clockOffsetSeconds = 0;
 
   private readonly runners = new Map<number, StoredRunner>();
+  private readonly runnerListeners = new Set<() => void>();
   private readonly runnerTokens = new Map<string, IssuedRunnerToken>();
   private readonly installationTokens = new Map<string, IssuedInstallationToken>();
   /** JIT configs by their secret. */
@@ -333,6 +334,15 @@ export class GitHubState {
     return { ...runner, labels: runner.labels.map((l) => ({ ...l })) };
   }
 
+  /** Called after a runner is added, changed or removed (jobs are handed to runners that become idle). */
+  onRunnersChanged(listener: () => void): void {
+    this.runnerListeners.add(listener);
+  }
+
+  private runnersChanged(): void {
+    for (const listener of this.runnerListeners) listener();
+  }
+
   listRunners(scope: RunnerScope): FakeRunner[] {
     const key = scopeKey(scope);
     return [...this.runners.values()].filter((r) => r.scopeKey === key).map((r) => GitHubState.copy(r));
@@ -371,6 +381,7 @@ export class GitHubState {
       scopeKey: scopeKey(scope),
     };
     this.runners.set(runner.id, runner);
+    this.runnersChanged();
     return GitHubState.copy(runner);
   }
 
@@ -382,11 +393,14 @@ export class GitHubState {
     const runner = this.runners.get(id);
     if (!runner) throw new Error(`no runner with id ${id}`);
     Object.assign(runner, patch);
+    this.runnersChanged();
     return GitHubState.copy(runner);
   }
 
   deleteRunner(id: number): boolean {
-    return this.runners.delete(id);
+    const deleted = this.runners.delete(id);
+    if (deleted) this.runnersChanged();
+    return deleted;
   }
 
   // --- tokens ------------------------------------------------------------------------------------

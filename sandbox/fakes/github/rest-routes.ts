@@ -12,6 +12,8 @@ import type {
 } from './github-state.js';
 import { apiPathOf } from './github-state.js';
 import { encodeJitConfig } from './jit-config.js';
+import type { ActionsJobs } from './actions-jobs.js';
+import type { FakeHookDelivery, WebhookDeliveries } from './webhook-deliveries.js';
 
 /** Who is calling, as the Authorization header says. */
 type Credential =
@@ -233,7 +235,11 @@ function parseJitRequest(body: unknown): {
  * The GitHub REST routes: authentication (PAT, installation token, App JWT), the rate-limit budget and
  * headers, the App installation endpoints and the self-hosted runner endpoints of all three scopes.
  */
-export function createRestRouter(state: GitHubState, app: AppIdentity): Router {
+export function createRestRouter(
+  state: GitHubState,
+  app: AppIdentity,
+  actions: { deliveries: WebhookDeliveries; jobs: ActionsJobs },
+): Router {
   const router = express.Router();
 
   router.use((req: Request, res: Response, next: NextFunction) => {
@@ -296,6 +302,68 @@ export function createRestRouter(state: GitHubState, app: AppIdentity): Router {
   router.get('/repos/:owner/:repo/installation', (req, res) =>
     sendInstallationOf(req, res, req.params.owner, req.params.repo),
   );
+
+  // --- The App's webhook deliveries (JWT) ---------------------------------------------------------
+  // https://docs.github.com/rest/apps/webhooks
+
+  /** A delivery as the list shows it: without `request` and `response`. */
+  const listItem = ({ request: _q, response: _r, dropped: _d, ...item }: FakeHookDelivery) => item;
+  const detail = ({ dropped: _d, ...item }: FakeHookDelivery) => item;
+  const delivery = (id: string | undefined): FakeHookDelivery => {
+    const found = actions.deliveries.find(Number(id));
+    if (!found || found.status === 'pending') throw new GitHubError(404, 'Not Found');
+    return found;
+  };
+
+  router.get('/app/hook/deliveries', (req, res) => {
+    requireApp(res);
+    const perPage = Math.min(100, Math.max(1, Number(req.query.per_page) || 30));
+    const cursor = typeof req.query.cursor === 'string' ? /^v1_(\d+)$/.exec(req.query.cursor) : null;
+    if (req.query.cursor !== undefined && !cursor) throw new GitHubError(422, 'Invalid cursor');
+    const newestFirst = actions.deliveries.log.filter((d) => d.status !== 'pending').reverse();
+    const from = cursor ? newestFirst.findIndex((d) => d.id <= Number(cursor[1])) : 0;
+    const page = from === -1 ? [] : newestFirst.slice(from, from + perPage);
+    const next = from === -1 ? undefined : newestFirst[from + perPage];
+    if (next) {
+      const url = new URL('/app/hook/deliveries', baseUrlOf(req));
+      url.searchParams.set('per_page', String(perPage));
+      url.searchParams.set('cursor', `v1_${next.id}`);
+      res.set('link', `<${url.href}>; rel="next"`);
+    }
+    res.json(page.map(listItem));
+  });
+
+  router.get('/app/hook/deliveries/:id', (req, res) => {
+    requireApp(res);
+    res.json(detail(delivery(req.params.id)));
+  });
+
+  router.post('/app/hook/deliveries/:id/attempts', (req, res) => {
+    requireApp(res);
+    actions.deliveries.redeliver(delivery(req.params.id));
+    res.status(202).json({});
+  });
+
+  // --- Workflow jobs ------------------------------------------------------------------------------
+
+  router.get('/repos/:owner/:repo/actions/jobs/:job_id', (req, res) => {
+    const { owner, repo, job_id: jobId } = req.params;
+    const repoKey = `${owner}/${repo}`.toLowerCase();
+    const credential = credentialOf(res);
+    if (credential.kind === 'none') throw new GitHubError(401, 'Requires authentication');
+    if (!state.repos.has(repoKey)) throw new GitHubError(404, 'Not Found');
+    if (credential.kind === 'app') throw new GitHubError(403, NOT_ACCESSIBLE);
+    if (credential.kind === 'installation') {
+      const installation = state.installations.get(credential.token.installationId);
+      if (!installation || !state.reposOf(installation, credential.token.repositories).includes(repoKey)) {
+        throw new GitHubError(404, 'Not Found');
+      }
+      if (credential.token.permissions.actions === undefined) throw new GitHubError(403, NOT_ACCESSIBLE);
+    }
+    const job = actions.jobs.getIn(repoKey, Number(jobId));
+    if (!job) throw new GitHubError(404, 'Not Found');
+    res.json(job);
+  });
 
   // --- Self-hosted runners, for each of the three scopes -------------------------------------------
 

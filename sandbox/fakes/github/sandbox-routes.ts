@@ -4,6 +4,8 @@ import { GitHubError } from './github-error.js';
 import type { FakeRunner, GitHubState, RunnerScope } from './github-state.js';
 import { scopeFromGitHubUrl } from './github-state.js';
 import { secretFromJitConfig } from './jit-config.js';
+import type { ActionsJobs } from './actions-jobs.js';
+import type { WebhookDeliveries } from './webhook-deliveries.js';
 
 const body = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -30,7 +32,10 @@ function scopeOf(input: Record<string, unknown>): RunnerScope {
  * neither authenticated nor rate limited): register with a registration token as `config.sh` does, start
  * from a JIT config, unregister with a remove token, and report busy or exit.
  */
-export function createSandboxRouter(state: GitHubState): Router {
+export function createSandboxRouter(
+  state: GitHubState,
+  actions: { deliveries: WebhookDeliveries; jobs: ActionsJobs },
+): Router {
   const router = express.Router();
 
   const runnerById = (id: string | undefined): FakeRunner => {
@@ -100,6 +105,60 @@ export function createSandboxRouter(state: GitHubState): Router {
     } else {
       res.json({ ...state.setRunner(runner.id, { status: 'offline', busy: false }), deleted: false });
     }
+  });
+
+  // --- Jobs and the App's webhook, for the sandbox and the demo workload ---------------------------
+
+  /** Where deliveries go: `{"url", "secret", "dropShare"?}`; `{"url": null}` turns the webhook off. */
+  router.put('/webhook', (req, res) => {
+    const input = body(req.body);
+    if (input.url === null) {
+      actions.deliveries.target = undefined;
+    } else {
+      const url = stringField(input, 'url');
+      const secret = stringField(input, 'secret');
+      actions.deliveries.target = { url, secret };
+    }
+    if (input.dropShare !== undefined) {
+      if (typeof input.dropShare !== 'number' || input.dropShare < 0 || input.dropShare > 1) {
+        throw new GitHubError(400, 'Invalid input: dropShare must be a number from 0 to 1');
+      }
+      actions.deliveries.settings.dropShare = input.dropShare;
+    }
+    res.status(204).end();
+  });
+
+  /** Queues a job (`{"repository": "owner/name", "labels": [...]}`) and sends its `queued` delivery. */
+  router.post('/jobs', (req, res) => {
+    const input = body(req.body);
+    const labels = Array.isArray(input.labels) ? input.labels.map(String) : [];
+    res.status(201).json(
+      actions.jobs.queue({
+        repository: stringField(input, 'repository'),
+        labels,
+        ...(typeof input.name === 'string' && { name: input.name }),
+      }),
+    );
+  });
+
+  router.get('/jobs/:id', (req, res) => {
+    const job = actions.jobs.get(Number(req.params.id));
+    if (!job) throw new GitHubError(404, 'Not Found');
+    res.json(job);
+  });
+
+  router.post('/jobs/:id/complete', (req, res) => {
+    const conclusion = body(req.body).conclusion;
+    res.json(
+      actions.jobs.complete(Number(req.params.id), typeof conclusion === 'string' ? conclusion : 'success'),
+    );
+  });
+
+  /** The job GitHub handed this runner: what a stand-in runner runs. 204 while it has none. */
+  router.get('/runners/:id/job', (req, res) => {
+    const job = actions.jobs.jobOfRunner(runnerById(req.params.id).id);
+    if (job) res.json(job);
+    else res.status(204).end();
   });
 
   router.use(() => {

@@ -1,0 +1,258 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/core';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import Bottleneck from 'bottleneck';
+import { z } from 'zod';
+import type { Logger } from '#shared';
+import type { GitHubAppCredentials } from './config.js';
+import { GitHubError, toGitHubError } from './github-error.js';
+import { formatRunnerScope } from './pool-config.js';
+import type { RunnerScope } from './pool-config.js';
+
+/** One attempt to deliver a webhook, as `GET /app/hook/deliveries` lists it. */
+export interface HookDelivery {
+  id: number;
+  /** Shared by every attempt of one event. */
+  guid: string;
+  deliveredAt: string;
+  redelivery: boolean;
+  /** GitHub's summary: `OK`, `Invalid HTTP Response: 503`, `timed out`, … */
+  status: string;
+  /** Our answer's status, 0 when there was none. */
+  statusCode: number;
+  event: string;
+  action: string | null;
+  installationId: number | null;
+  repositoryId: number | null;
+}
+
+/** A runner as the runner list reports it. */
+export interface RunnerInfo {
+  name: string;
+  status: string;
+  busy: boolean;
+}
+
+/** What the autoscaler asks GitHub, as the App (deliveries) or as one of its installations (jobs, runners). */
+export interface GitHubAppApi {
+  /** One page (100) of the App's webhook deliveries, newest first, and the cursor of the next page. */
+  listDeliveries(cursor?: string): Promise<{ deliveries: HookDelivery[]; nextCursor: string | undefined }>;
+  /** Asks GitHub to deliver a delivery again (it answers 202 and delivers shortly after). */
+  redeliver(deliveryId: number): Promise<void>;
+  /** The payload GitHub sent in a delivery. */
+  getDeliveryPayload(deliveryId: number): Promise<unknown>;
+  /** The job's status now (`queued`, `in_progress`, `completed`, …). */
+  getJobStatus(installationId: number, repository: string, jobId: number): Promise<string>;
+  /** The runners registered in an org or repository. */
+  listRunners(scope: RunnerScope): Promise<RunnerInfo[]>;
+}
+
+export interface GitHubAppApiOptions {
+  app: GitHubAppCredentials;
+  baseUrl: string;
+  logger: Logger;
+  /** Cuts off any single GitHub request after this long; default 5 s. */
+  requestTimeoutMs?: number;
+  /** Retries of a 5xx or network error (plugin-retry); default 1. */
+  retries?: number;
+  retryBaseMs?: number;
+  /**
+   * Minimum spacing of POST requests (redeliveries), to stay under GitHub's secondary rate limits (900
+   * points a minute, 5 per POST); default 350 ms.
+   */
+  writeIntervalMs?: number;
+  now?: () => number;
+}
+
+const AppOctokit = Octokit.plugin(retry, throttling);
+
+const deliverySchema = z.object({
+  id: z.number(),
+  guid: z.string(),
+  delivered_at: z.string(),
+  redelivery: z.boolean(),
+  status: z.string(),
+  status_code: z.number(),
+  event: z.string(),
+  action: z.string().nullable().optional(),
+  installation_id: z.number().nullable().optional(),
+  repository_id: z.number().nullable().optional(),
+});
+
+/** The `cursor` of the `rel="next"` link, if there is one. */
+function nextCursor(link: string | undefined): string | undefined {
+  const next = link?.split(',').find((part) => /rel="next"/.test(part));
+  const url = next && /<([^>]+)>/.exec(next)?.[1];
+  return url ? (new URL(url).searchParams.get('cursor') ?? undefined) : undefined;
+}
+
+/**
+ * The {@link GitHubAppApi} on Octokit: App JWT for `/app/hook/…`, installation tokens down-scoped to one
+ * read permission for jobs (`actions`) and runners (`organization_self_hosted_runners` or
+ * `administration`). @octokit/auth-app caches those tokens and shares concurrent requests for one. Every
+ * request has a deadline; a rate limit is not waited out but reported (the reconciler tries next minute).
+ */
+export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
+  const { app, logger } = options;
+  const timeoutMs = options.requestTimeoutMs ?? 5000;
+  const octokit = new AppOctokit({
+    baseUrl: options.baseUrl,
+    userAgent: 'gce-github-runners-autoscaler',
+    retry: { retries: options.retries ?? 1, retryAfterBaseValue: options.retryBaseMs ?? 500 },
+    throttle: {
+      id: `autoscaler-${options.baseUrl}`,
+      write: new Bottleneck.Group({ maxConcurrent: 1, minTime: options.writeIntervalMs ?? 350 }),
+      fallbackSecondaryRateRetryAfter: 60,
+      onRateLimit: (retryAfter: number, request: { method: string; url: string }) => {
+        logger.warn({ retryAfter, method: request.method, url: request.url }, 'GitHub primary rate limit');
+        return false;
+      },
+      onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }) => {
+        logger.warn({ retryAfter, method: request.method, url: request.url }, 'GitHub secondary rate limit');
+        return false;
+      },
+    },
+    // Octokit would log failures with their text; this service logs its own classified lines instead.
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  const appAuth = createAppAuth({ appId: app.appId, privateKey: app.privateKey, request: octokit.request });
+
+  const installations = new Map<string, { id: Promise<number>; expires: number }>();
+  const now = options.now ?? Date.now;
+
+  async function request(route: string, parameters: Record<string, unknown>, authorization: string) {
+    try {
+      return await octokit.request(route, {
+        ...parameters,
+        headers: { authorization },
+        request: { signal: AbortSignal.timeout(timeoutMs) },
+      });
+    } catch (error) {
+      throw toGitHubError(error);
+    }
+  }
+
+  async function asApp(route: string, parameters: Record<string, unknown> = {}) {
+    let token: string;
+    try {
+      ({ token } = await appAuth({ type: 'app' }));
+    } catch (error) {
+      throw toGitHubError(error);
+    }
+    return request(route, parameters, `bearer ${token}`);
+  }
+
+  async function asInstallation(
+    installationId: number,
+    permissions: Record<string, 'read'>,
+    route: string,
+    parameters: Record<string, unknown>,
+  ) {
+    let token: string;
+    try {
+      ({ token } = await appAuth({ type: 'installation', installationId, permissions }));
+    } catch (error) {
+      throw toGitHubError(error);
+    }
+    return request(route, parameters, `token ${token}`);
+  }
+
+  /** The installation on a runner scope: pinned, or looked up and kept for 10 minutes. */
+  function installationOf(scope: RunnerScope): Promise<number> {
+    if (app.installationId !== undefined) return Promise.resolve(app.installationId);
+    const key = formatRunnerScope(scope).toLowerCase();
+    const cached = installations.get(key);
+    if (cached && cached.expires > now()) return cached.id;
+    const id = (async () => {
+      const response =
+        scope.kind === 'org'
+          ? await asApp('GET /orgs/{org}/installation', { org: scope.org })
+          : await asApp('GET /repos/{owner}/{repo}/installation', { owner: scope.owner, repo: scope.repo });
+      const parsed = z.object({ id: z.number() }).safeParse(response.data);
+      if (!parsed.success)
+        throw new GitHubError('unavailable', 200, 'unexpected answer to the installation lookup');
+      return parsed.data.id;
+    })();
+    installations.set(key, { id, expires: now() + 10 * 60_000 });
+    id.catch(() => installations.delete(key));
+    return id;
+  }
+
+  return {
+    async listDeliveries(cursor) {
+      const response = await asApp('GET /app/hook/deliveries', {
+        per_page: 100,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      const parsed = z.array(deliverySchema).safeParse(response.data);
+      if (!parsed.success)
+        throw new GitHubError('unavailable', 200, 'unexpected answer listing webhook deliveries');
+      return {
+        deliveries: parsed.data.map((d) => ({
+          id: d.id,
+          guid: d.guid,
+          deliveredAt: d.delivered_at,
+          redelivery: d.redelivery,
+          status: d.status,
+          statusCode: d.status_code,
+          event: d.event,
+          action: d.action ?? null,
+          installationId: d.installation_id ?? null,
+          repositoryId: d.repository_id ?? null,
+        })),
+        nextCursor: nextCursor(response.headers.link),
+      };
+    },
+
+    async redeliver(deliveryId) {
+      await asApp('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: deliveryId });
+    },
+
+    async getDeliveryPayload(deliveryId) {
+      const response = await asApp('GET /app/hook/deliveries/{delivery_id}', { delivery_id: deliveryId });
+      return (response.data as { request?: { payload?: unknown } }).request?.payload;
+    },
+
+    async getJobStatus(installationId, repository, jobId) {
+      const [owner = '', repo = ''] = repository.split('/');
+      const response = await asInstallation(
+        installationId,
+        { actions: 'read' },
+        'GET /repos/{owner}/{repo}/actions/jobs/{job_id}',
+        { owner, repo, job_id: jobId },
+      );
+      const parsed = z.object({ status: z.string() }).safeParse(response.data);
+      if (!parsed.success) throw new GitHubError('unavailable', 200, 'unexpected answer reading a job');
+      return parsed.data.status;
+    },
+
+    async listRunners(scope) {
+      const installationId = await installationOf(scope);
+      const permissions: Record<string, 'read'> =
+        scope.kind === 'org' ? { organization_self_hosted_runners: 'read' } : { administration: 'read' };
+      const route =
+        scope.kind === 'org'
+          ? 'GET /orgs/{org}/actions/runners'
+          : 'GET /repos/{owner}/{repo}/actions/runners';
+      const where = scope.kind === 'org' ? { org: scope.org } : { owner: scope.owner, repo: scope.repo };
+      const schema = z.object({
+        total_count: z.number(),
+        runners: z.array(z.object({ name: z.string(), status: z.string(), busy: z.boolean() })),
+      });
+      const runners: RunnerInfo[] = [];
+      for (let page = 1; page <= 50; page += 1) {
+        const response = await asInstallation(installationId, permissions, route, {
+          ...where,
+          per_page: 100,
+          page,
+        });
+        const parsed = schema.safeParse(response.data);
+        if (!parsed.success) throw new GitHubError('unavailable', 200, 'unexpected answer listing runners');
+        runners.push(...parsed.data.runners);
+        if (parsed.data.runners.length < 100 || runners.length >= parsed.data.total_count) break;
+      }
+      return runners;
+    },
+  };
+}
