@@ -1,11 +1,5 @@
 import fc from 'fast-check';
-import {
-  instanceNameFor,
-  labelsCover,
-  matchPool,
-  parseInstanceName,
-  parsePoolConfig,
-} from '#autoscaler';
+import { instanceNameFor, labelsCover, matchPool, parseInstanceName, parsePoolConfig } from '#autoscaler';
 
 const pools = parsePoolConfig(
   JSON.stringify({
