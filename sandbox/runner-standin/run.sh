@@ -98,8 +98,16 @@ run_job() {
   if [[ -n ${RUNNER_STANDIN_JOB_PAYLOAD:-} ]]; then
     cp -- "$RUNNER_STANDIN_JOB_PAYLOAD" "$GITHUB_EVENT_PATH"
   else
-    jq -cn --arg repository "$repository" --arg ref "$GITHUB_REF" \
-      '{ref: $ref, repository: {full_name: $repository}}' >"$GITHUB_EVENT_PATH"
+    # The parts of the payload the hooks read: for a pull request or a workflow run, where its code comes
+    # from (this repository, or a fork with RUNNER_STANDIN_JOB_FROM_FORK=1).
+    jq -cn --arg event "$GITHUB_EVENT_NAME" --arg repository "$repository" --arg ref "$GITHUB_REF" \
+      --argjson fork "$([[ ${RUNNER_STANDIN_JOB_FROM_FORK:-} == 1 ]] && echo true || echo false)" '
+      {id: 1, full_name: $repository, fork: false} as $base
+      | (if $fork then {id: 2, full_name: "outsider/\($repository | split("/") | last)", fork: true} else $base end) as $head
+      | {ref: $ref, repository: $base}
+        + if ($event | startswith("pull_request")) then {pull_request: {head: {repo: $head}, base: {repo: $base}}}
+          elif $event == "workflow_run" then {workflow_run: {head_repository: $head, repository: $base}}
+          else {} end' >"$GITHUB_EVENT_PATH"
   fi
 
   started=$(hook started)

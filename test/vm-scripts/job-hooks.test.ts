@@ -391,4 +391,19 @@ describe('register.sh installs the hooks, and the runner runs them around its jo
     expect(job).toMatchObject({ steps: 'skipped', conclusion: 'failure', started_hook: { status: 1 } });
     expect(job?.started_hook?.output).toContain(`event "pull_request" is not one this VM's runner may run`);
   });
+
+  it('a presubmit VM runs a pull request from its own repository and refuses one from a fork', async () => {
+    await vm.startVm(vm.proxyAttributes({ 'github-runner-allowed-events': 'pull_request' }));
+    const job = { RUNNER_STANDIN_JOB_EVENT: 'pull_request', RUNNER_STANDIN_JOB_REF: 'refs/pull/7/merge' };
+    expect(await vm.runScript('register.sh', job)).toMatchObject({ code: 0 });
+    expect(await vm.runScript('register.sh', { ...job, RUNNER_STANDIN_JOB_FROM_FORK: '1' })).toMatchObject({
+      code: 0,
+    });
+    const jobs = vm.standinRecords().filter((r) => r.event === 'job');
+    expect(jobs.map((j) => [j.steps, j.conclusion])).toEqual([
+      ['ran', 'success'],
+      ['skipped', 'failure'],
+    ]);
+    expect(jobs[1]?.started_hook?.output).toContain('the job was started by code from a fork (pull_request)');
+  });
 });
