@@ -66,9 +66,10 @@ case $mode in
     ;;
   *) problems+=("instance attribute github-runner-mode must be jit or token, got '$mode'") ;;
 esac
-# A VM whose rule refuses every job, or whose hooks are missing, must not take a job from the queue.
+# A VM whose rule refuses every job, or whose hooks are missing, must not take a job from the queue. (The
+# attributes are cached by now, so the subshell reads no metadata.)
 if ! rule_problems=$(trust_rule_load); then
-  mapfile -t -O "${#problems[@]}" problems <<<"$rule_problems"
+  mapfile -t -O "${#problems[@]}" problems <<<"${rule_problems:-the trust rule could not be read}"
 fi
 for hook in "$JOB_STARTED_HOOK" "$JOB_COMPLETED_HOOK"; do
   [[ -r $hook ]] || problems+=("the job hook $hook is missing")
