@@ -146,10 +146,22 @@ trust_fork_of() {
     else "none" end' <"$path" 2>/dev/null || echo unreadable
 }
 
+# trust_require WHAT VALUE CASE ATTRIBUTE [PATTERN]...: returns 0 when there is no pattern or VALUE matches
+# one, else prints the refusal naming ATTRIBUTE and returns 1.
+trust_require() {
+  local what=$1 value=$2 case_mode=$3 attribute=$4
+  shift 4
+  if (($# == 0)) || trust_match "$value" "$case_mode" "$@" >/dev/null; then
+    return 0
+  fi
+  echo "$what \"$value\" is not one this VM's runner may run jobs of ($attribute)"
+  return 1
+}
+
 # trust_rule_judge EVENT REPOSITORY REF EVENT_PATH: returns 0 when the loaded rule allows the job, else
 # prints which rule refuses it and returns 1.
 trust_rule_judge() {
-  local event=$1 repository=$2 ref=$3 event_path=$4 origin status
+  local event=$1 repository=$2 ref=$3 event_path=$4 origin
   if [[ -z $event ]]; then
     echo 'the job has no GITHUB_EVENT_NAME, so no rule can allow it'
     return 1
@@ -174,21 +186,8 @@ trust_rule_judge() {
     return 1
   fi
 
-  if ((${#TRUST_REPOSITORIES[@]})); then
-    status=0
-    trust_match "$repository" insensitive "${TRUST_REPOSITORIES[@]}" >/dev/null || status=$?
-    if ((status != 0)); then
-      echo "repository \"$repository\" is not one this VM's runner may run jobs of (github-runner-allowed-repositories)"
-      return 1
-    fi
-  fi
-  if ((${#TRUST_REFS[@]})); then
-    status=0
-    trust_match "$ref" sensitive "${TRUST_REFS[@]}" >/dev/null || status=$?
-    if ((status != 0)); then
-      echo "ref \"$ref\" is not one this VM's runner may run jobs of (github-runner-allowed-refs)"
-      return 1
-    fi
-  fi
+  trust_require repository "$repository" insensitive github-runner-allowed-repositories \
+    "${TRUST_REPOSITORIES[@]}" || return 1
+  trust_require ref "$ref" sensitive github-runner-allowed-refs "${TRUST_REFS[@]}" || return 1
   return 0
 }
