@@ -305,7 +305,7 @@ export function useVmHarness(): VmHarness {
       const child = spawn('bash', [...(options.errexit ? ['-e'] : []), file, ...(options.args ?? [])], {
         cwd: options.cwd ?? work,
         env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          PATH: scriptPath(),
           HOME: work,
           TMPDIR: path.join(work, 'tmp'),
           GCE_METADATA_HOST: metadata?.host ?? '127.0.0.1:9',
@@ -345,6 +345,18 @@ export function useVmHarness(): VmHarness {
       ...extra,
     }),
   };
+}
+
+/**
+ * The PATH the scripts get: this process's, without the node_modules/.bin entries npm adds. A VM has none,
+ * and node_modules here is shared with other checkouts: while it is being reinstalled, looking `bash` up
+ * through it can fail (seen as spawn ELOOP).
+ */
+function scriptPath(): string {
+  const entries = (process.env.PATH ?? '/usr/bin:/bin')
+    .split(':')
+    .filter((entry) => !entry.includes('node_modules'));
+  return entries.join(':');
 }
 
 /** The JSON lines of a stand-in record file ([] when there is none). */
