@@ -30,6 +30,10 @@ readonly EXIT_BUSY=3
 require_tools curl jq
 
 RUNNER_DIR=${RUNNER_DIR:-/opt/actions-runner}
+# Absolute once, so `cd RUNNER_DIR` and `RUNNER_DIR/config.sh` below cannot join a relative path twice.
+if runner_dir=$(cd -P -- "$RUNNER_DIR" 2>/dev/null && pwd); then
+  RUNNER_DIR=$runner_dir
+fi
 busy_retries=${DEREGISTER_BUSY_RETRIES:-3}
 [[ $busy_retries =~ ^[0-9]{1,3}$ ]] ||
   die_config "DEREGISTER_BUSY_RETRIES must be a whole number, got '$busy_retries'"
@@ -71,10 +75,13 @@ if [[ $method == remove-token ]]; then
     die "the token proxy's /remove answer has no token"
   rm -f -- "$HTTP_BODY_FILE"
   status=0
-  # The token reaches config.sh in the environment, never in argv (see register.sh).
+  # The token reaches config.sh as --token, in the environment (ACTIONS_RUNNER_INPUT_TOKEN), never in
+  # argv (see register.sh). `remove` takes --token, --pat and --local only (actions/runner,
+  # CommandSettings validOptions): --unattended would only earn a warning, and with the token given there
+  # is nothing to ask.
   (cd -- "$RUNNER_DIR" &&
-    ACTIONS_RUNNER_INPUT_TOKEN=$remove_token exec "${RUNNER_AS_USER[@]}" "$RUNNER_DIR/config.sh" remove \
-      --unattended) || status=$?
+    ACTIONS_RUNNER_INPUT_TOKEN=$remove_token exec "${RUNNER_AS_USER[@]}" "$RUNNER_DIR/config.sh" remove) ||
+    status=$?
   unset remove_token
   ((status == 0)) || die "config.sh remove failed with status $status"
   echo "removed the runner configured in $RUNNER_DIR from $scope"

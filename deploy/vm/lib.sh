@@ -14,7 +14,8 @@
 # Environment (all optional):
 #   GCE_METADATA_HOST        metadata server host[:port] (default metadata.google.internal), as the Google
 #                            client libraries read it
-#   RETRY_MAX_ATTEMPTS       attempts per request, first one included (default 8)
+#   RETRY_MAX_ATTEMPTS       attempts per request, first one included (default 20: the time budget is
+#                            what normally ends the retries)
 #   RETRY_BASE_SECONDS       first backoff delay; doubles per attempt, with jitter (default 1)
 #   RETRY_MAX_DELAY_SECONDS  longest single backoff delay (default 30)
 #   RETRY_DEADLINE_SECONDS   time budget for one request and all its retries (default 300)
@@ -27,6 +28,9 @@ readonly EXIT_FAILURE=1 # a service refused the request, or kept failing until t
 readonly EXIT_CONFIG=2  # missing or invalid configuration: an instance attribute, an env variable, a tool
 
 GCR_SCRIPT=$(basename -- "$0")
+# Where these scripts are, as an absolute path without symlinks (the hooks' paths are written from it).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+GCR_SCRIPT_DIR=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 
 # Writes a line to stderr, prefixed with the script's name (journald shows it as is).
 log() {
@@ -79,7 +83,7 @@ gcr_now_ms() {
   fi
 }
 
-GCR_RETRY_MAX_ATTEMPTS=${RETRY_MAX_ATTEMPTS:-8}
+GCR_RETRY_MAX_ATTEMPTS=${RETRY_MAX_ATTEMPTS:-20}
 [[ $GCR_RETRY_MAX_ATTEMPTS =~ ^[1-9][0-9]{0,3}$ ]] ||
   die_config "RETRY_MAX_ATTEMPTS must be a whole number from 1, got '$GCR_RETRY_MAX_ATTEMPTS'"
 GCR_RETRY_BASE_MS=$(gcr_seconds_to_ms "${RETRY_BASE_SECONDS:-1}" RETRY_BASE_SECONDS)
@@ -148,12 +152,21 @@ gcr_error_detail() {
 }
 
 # http_request METHOD URL [--what TEXT] [--auth HEADER_FILE] [--json BODY] [--timeout SECONDS]
-#                         [--accept STATUS]... [--metadata]
+#                         [--accept STATUS]... [--transient STATUS]... [--metadata]
 #
-# Sends one request and retries it with exponential backoff and jitter on network errors, 429 and 5xx
-# (waiting at least a response's Retry-After), within RETRY_MAX_ATTEMPTS and RETRY_DEADLINE_SECONDS.
-# Any other 4xx is final. Returns with HTTP_STATUS and HTTP_BODY_FILE set on a 2xx or an --accept'ed
-# status; otherwise dies with a message that starts with --what and ends with the service's error.
+# Sends one request and sorts the answer:
+# - success: a 2xx, or a status given with --accept. Returns with HTTP_STATUS and HTTP_BODY_FILE set.
+# - transient: network errors, 429, every 5xx (the token proxy answers 502 when GitHub failed, 503 with
+#   Retry-After for GitHub's rate limits, 504 when GitHub did not answer in time), and any status given
+#   with --transient (e.g. 409 from /jitconfig while GitHub still lists an earlier runner of this VM's
+#   name as online). Retried with exponential backoff and jitter, waiting at least the response's
+#   Retry-After, within RETRY_MAX_ATTEMPTS and the RETRY_DEADLINE_SECONDS budget. A wait longer than
+#   what is left of the budget is cut to it, and one last attempt is made at its end: a Retry-After of
+#   60 s (GitHub's secondary rate limit) is waited out when the budget allows and never makes the script
+#   give up at once.
+# - final: any other 4xx (400, 401, 403, 404, ...): asking again cannot change the answer.
+# On a final answer, or when the retries run out, dies with a message that starts with --what and ends
+# with the service's error.
 #   --auth FILE   a header file with the Authorization line (see identity_token_header)
 #   --json BODY   sent as application/json on curl's stdin
 #   --metadata    a metadata server request: adds Metadata-Flavor and never goes through a proxy
@@ -161,7 +174,7 @@ http_request() {
   local method=$1 url=$2
   shift 2
   local what="$method $url" auth_file='' json='' has_json=false timeout=60 metadata=false
-  local -a accept=()
+  local -a accept=() transient=()
   while (($#)); do
     case $1 in
       --what) what=$2 ;;
@@ -169,6 +182,7 @@ http_request() {
       --json) json=$2 has_json=true ;;
       --timeout) timeout=$2 ;;
       --accept) accept+=("$2") ;;
+      --transient) transient+=("$2") ;;
       --metadata)
         metadata=true
         shift
@@ -190,7 +204,8 @@ http_request() {
     args+=(--header 'Content-Type: application/json' --data-binary @-)
   fi
 
-  local started attempt=0 rc status reason body_file headers_file error_file elapsed wait_ms retry_after
+  local started attempt=0 rc status reason body_file headers_file error_file elapsed remaining wait_ms
+  local retry_after wait_note
   started=$(gcr_now_ms)
   while :; do
     attempt=$((attempt + 1))
@@ -217,13 +232,13 @@ http_request() {
         1 | 2 | 3 | 4 | 43) die "$what failed: ${curl_message:-curl exit status $rc}" ;;
       esac
       reason="network error (${curl_message:-curl exit status $rc})"
-    elif [[ $status =~ ^2[0-9][0-9]$ ]] || { ((${#accept[@]})) && [[ " ${accept[*]} " == *" $status "* ]]; }; then
+    elif [[ $status =~ ^2[0-9][0-9]$ ]] || gcr_status_in "$status" "${accept[@]}"; then
       # shellcheck disable=SC2034 # read by the scripts that source this file
       HTTP_STATUS=$status
       HTTP_BODY_FILE=$body_file
       rm -f -- "$headers_file" "$error_file"
       return 0
-    elif [[ $status == 429 || $status =~ ^5[0-9][0-9]$ ]]; then
+    elif [[ $status == 429 || $status =~ ^5[0-9][0-9]$ ]] || gcr_status_in "$status" "${transient[@]}"; then
       reason="HTTP $status$(gcr_error_detail "$body_file")"
       retry_after=$(gcr_retry_after_ms "$headers_file")
     else
@@ -234,18 +249,36 @@ http_request() {
     if ((attempt >= GCR_RETRY_MAX_ATTEMPTS)); then
       die "$what failed after $attempt attempts: $reason"
     fi
+    elapsed=$(($(gcr_now_ms) - started))
+    remaining=$((GCR_RETRY_DEADLINE_MS - elapsed))
+    if ((remaining <= 0)); then
+      die "$what failed after $attempt attempts in $((elapsed / 1000))s: $reason" \
+        "(the ${RETRY_DEADLINE_SECONDS:-300}s budget is used up)"
+    fi
     wait_ms=$(gcr_backoff_ms "$attempt")
+    wait_note=
     if [[ -n $retry_after ]] && ((retry_after > wait_ms)); then
       wait_ms=$retry_after
+      wait_note=" as Retry-After asks"
     fi
-    elapsed=$(($(gcr_now_ms) - started))
-    if ((elapsed + wait_ms > GCR_RETRY_DEADLINE_MS)); then
-      die "$what failed after $attempt attempts in $((elapsed / 1000))s: $reason" \
-        "(the next retry would pass the ${RETRY_DEADLINE_SECONDS:-300}s budget)"
+    if ((wait_ms > remaining)); then
+      # Waiting less than asked and trying once more beats giving up now: the answer may have changed.
+      wait_ms=$remaining
+      wait_note=", all that is left of the ${RETRY_DEADLINE_SECONDS:-300}s budget${wait_note:+ (Retry-After $((retry_after / 1000))s)}"
     fi
-    log "$what: $reason; retrying in $(gcr_ms_to_seconds "$wait_ms")s (attempt $((attempt + 1)) of $GCR_RETRY_MAX_ATTEMPTS)"
+    log "$what: $reason; retrying in $(gcr_ms_to_seconds "$wait_ms")s$wait_note (attempt $((attempt + 1)) of $GCR_RETRY_MAX_ATTEMPTS)"
     sleep "$(gcr_ms_to_seconds "$wait_ms")"
   done
+}
+
+# gcr_status_in STATUS [LISTED]...: whether STATUS is one of the LISTED statuses.
+gcr_status_in() {
+  local status=$1 listed
+  shift
+  for listed in "$@"; do
+    [[ $status != "$listed" ]] || return 0
+  done
+  return 1
 }
 
 # The metadata server's base URL. Like the Google client libraries, GCE_METADATA_HOST may be host[:port]

@@ -4,15 +4,21 @@
 # GitHub's sandbox routes. Sourced, never run.
 #
 # Environment:
-#   RUNNER_STANDIN_LOG        append one JSON line per event here (default: stderr)
+#   RUNNER_STANDIN_LOG        append one JSON line per event here (default: _diag/runner-standin.jsonl in
+#                             the state directory, as the real runner keeps its logs in _diag)
+#   RUNNER_STANDIN_VERBOSE    1: write the JSON lines to stderr as well
 #   SANDBOX_GITHUB_URL        base URL of the fake GitHub; unset: record only, talk to nobody
 #   RUNNER_STANDIN_STATE_DIR  where the registration is kept as `.runner`, like the real runner keeps it in
-#                             its root (default: the directory the script was started from)
+#                             its root, and the work folder (default: the runner's root, below)
 
 STANDIN_SCRIPT=$(basename -- "$0")
-STANDIN_STATE_DIR=${RUNNER_STANDIN_STATE_DIR:-$(cd -- "$(dirname -- "$0")" && pwd)}
+# The runner's root: the directory the script was started from, where the real runner has its .env. Links
+# are not followed, so one stand-in can serve many runner directories of links.
+STANDIN_ROOT=$(cd -- "$(dirname -- "$0")" && pwd)
+STANDIN_STATE_DIR=${RUNNER_STANDIN_STATE_DIR:-$STANDIN_ROOT}
 # shellcheck disable=SC2034 # used by run.sh and config.sh
 STANDIN_STATE_FILE=$STANDIN_STATE_DIR/.runner
+STANDIN_LOG=${RUNNER_STANDIN_LOG:-$STANDIN_STATE_DIR/_diag/runner-standin.jsonl}
 
 # Variables the real runner treats as secrets (its CommandLine.Args.Secrets): recorded as hashes only.
 readonly STANDIN_SECRET_INPUTS=(ACTIONS_RUNNER_INPUT_JITCONFIG ACTIONS_RUNNER_INPUT_TOKEN ACTIONS_RUNNER_INPUT_PAT)
@@ -78,9 +84,9 @@ standin_record() {
     --argjson pid "$$" --arg time "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" \
     '{time: $time, script: $script, event: $event, args: $ARGS.positional, env: $env,
       secret_args: $secret_args, user: $user, cwd: $cwd, pid: $pid} + $extra' --args -- "${args[@]}")
-  if [[ -n ${RUNNER_STANDIN_LOG:-} ]]; then
-    printf '%s\n' "$line" >>"$RUNNER_STANDIN_LOG"
-  else
+  mkdir -p -- "$(dirname -- "$STANDIN_LOG")"
+  printf '%s\n' "$line" >>"$STANDIN_LOG"
+  if [[ ${RUNNER_STANDIN_VERBOSE:-} == 1 ]]; then
     printf '%s\n' "$line" >&2
   fi
 }

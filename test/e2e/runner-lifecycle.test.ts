@@ -35,17 +35,26 @@ afterAll(async () => {
   fs.rmSync(workDir, { recursive: true, force: true });
 });
 
-/** Runs one of deploy/vm/*.sh as the VM would, with its own metadata server and runner directory. */
+/**
+ * Runs one of deploy/vm/*.sh as the VM would, with its own metadata server and runner directory (links to
+ * the stand-in, so each VM has its own .env, .runner and work folder).
+ */
 async function vmScript(vm: SandboxVm, script: string, env: Record<string, string> = {}) {
   const state = path.join(workDir, vm.name);
-  fs.mkdirSync(state, { recursive: true });
+  if (!fs.existsSync(state)) {
+    fs.mkdirSync(state, { recursive: true });
+    for (const file of ['run.sh', 'config.sh', 'standin-lib.sh']) {
+      fs.symlinkSync(path.join(root, 'sandbox/runner-standin', file), path.join(state, file));
+    }
+  }
+  // The trust rule register.sh insists on; the stand-in's job is a push.
+  vm.metadata.setAttribute('github-runner-allowed-events', 'push,workflow_dispatch');
   try {
     const { stdout, stderr } = await run('bash', [path.join(root, 'deploy/vm', script)], {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         GCE_METADATA_HOST: vm.metadataHost,
-        RUNNER_DIR: path.join(root, 'sandbox/runner-standin'),
-        RUNNER_STANDIN_STATE_DIR: state,
+        RUNNER_DIR: state,
         RUNNER_STANDIN_LOG: path.join(state, 'runner.jsonl'),
         SANDBOX_GITHUB_URL: sandbox.github.baseUrl,
         RETRY_BASE_SECONDS: '0.1',
@@ -104,6 +113,11 @@ describe('a fleet of VMs through their whole lives', () => {
       expect(body.labels).toEqual(RUNNER_LABELS[kind]);
       expect(body.runner_group_id).toBe(kind === 'presubmit' ? 2 : 3);
     }
+    // Every runner ran its job behind the job hooks register.sh installed.
+    for (const vm of vms) {
+      const job = standinRecords(vm).find((r) => r.script === 'run.sh' && r.event === 'job');
+      expect(job).toMatchObject({ steps: 'ran', conclusion: 'success', started_hook: { status: 0 } });
+    }
     // The JIT config reached the runner through its environment, never its command line.
     for (const vm of vms.filter((v) => v !== tokenModeVm)) {
       const invoked = standinRecords(vm).find((r) => r.script === 'run.sh' && r.event === 'invoked')!;
@@ -151,8 +165,10 @@ describe('a fleet of VMs through their whole lives', () => {
   }, 90_000);
 
   it('deletes an idle VM only when its MIG wants to shrink, and never a busy one', async () => {
-    const idle = await sandbox.addVm('presubmit');
-    const busy = await sandbox.addVm('presubmit');
+    // The local busy check, so that RUNNER_BUSY_CHECK decides busy or idle here; the default source (GitHub,
+    // through the proxy's GET /runner) is covered in test/vm-scripts.
+    const idle = await sandbox.addVm('presubmit', { 'github-runner-idle-source': 'process' });
+    const busy = await sandbox.addVm('presubmit', { 'github-runner-idle-source': 'process' });
     const mig = sandbox.migs.presubmit;
     sandbox.compute.setRecommendedSize(mig, mig.targetSize);
 

@@ -42,6 +42,8 @@ export interface ServiceStub {
   readonly argvLeaks: string[];
   /** Answers the next requests to `method path` with these replies, in order, before its route. */
   queue(method: string, path: string, ...replies: StubReply[]): void;
+  /** Forgets the calls, argv leaks and queued replies of the last test (tokens stay: a leak check needs them). */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -165,6 +167,11 @@ export async function startServiceStub(options: {
     queue: (method, path, ...replies) => {
       const key = `${method} ${path}`;
       queued.set(key, [...(queued.get(key) ?? []), ...replies]);
+    },
+    reset: () => {
+      calls.length = 0;
+      argvLeaks.length = 0;
+      queued.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
