@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image for both services. Choose with the SERVICE variable:
+# One image for the three services. Choose with the SERVICE variable:
 #   SERVICE=token-proxy       (default) the token proxy
 #   SERVICE=instance-deleter  the instance deleter as a plain server
+#   SERVICE=autoscaler        the autoscaler (deploy/autoscaler.sh)
 # deploy/container/entrypoint.sh starts that service's `main` entry (listed in services/entry-points.ts).
 # package.json travels with dist/: its `imports` map `#shared` to dist/shared at run time.
 # Cloud Run:  gcloud run deploy ... --image=IMAGE --set-env-vars=SERVICE=instance-deleter,...

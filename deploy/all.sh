@@ -13,9 +13,12 @@ Usage: deploy/all.sh [--dry-run] [--env-file FILE] [--target function|run] [--sk
 Runs, with the same variables and options:
   deploy/enable-apis.sh, deploy/service-accounts.sh, deploy/github-secret.sh, deploy/build-image.sh,
   deploy/token-proxy.sh, deploy/instance-deleter.sh,
+  with RUNNER_SCALING=autoscaler-service (the default): deploy/webhook-secret.sh (when
+  GITHUB_WEBHOOK_SECRET_FILE is set; otherwise the newest version in Secret Manager is used),
+  deploy/autoscaler.sh and deploy/autoscaler-alerts.sh,
   then for each trust level (TRUST_LEVELS): deploy/instance-template.sh and deploy/runner-mig.sh.
-What a step prints for the next (TOKEN_PROXY_URL, INSTANCE_DELETER_URL, GITHUB_SECRET_VERSION) is passed
-on. all.sh names the templates itself (<RUNNER_MIG_PREFIX><level>-<UTC date and time>), whatever
+What a step prints for the next (TOKEN_PROXY_URL, INSTANCE_DELETER_URL, GITHUB_SECRET_VERSION,
+GITHUB_WEBHOOK_SECRET_VERSION, AUTOSCALER_URL) is passed on. all.sh names the templates itself (<RUNNER_MIG_PREFIX><level>-<UTC date and time>), whatever
 TEMPLATE_NAME says. Every variable those scripts take applies (see each script's --help);
 deploy/config.example.env lists them. Values set in the environment win over the --env-file's.
 
@@ -55,6 +58,9 @@ fi
 parse_common_options "${common[@]+"${common[@]}"}"
 reject_extra_args
 load_defaults
+if [[ "$RUNNER_SCALING" == autoscaler-service && "$runners_only" != true && "${GITHUB_AUTH:-app}" != app ]]; then
+  die "the autoscaler service needs a GitHub App (its webhook); with GITHUB_AUTH=$GITHUB_AUTH set RUNNER_SCALING=cpu"
+fi
 
 scratch=""
 # step SCRIPT [ARGS...]: runs one script with the common options; in a real run, passes on the values it
@@ -72,7 +78,8 @@ step() {
   "$DEPLOY_DIR/$script" "${common[@]+"${common[@]}"}" "$@" | tee "$scratch"
   while IFS= read -r line; do
     case "$line" in
-      TOKEN_PROXY_URL=* | INSTANCE_DELETER_URL=* | GITHUB_SECRET_VERSION=*) export "${line?}" ;;
+      TOKEN_PROXY_URL=* | INSTANCE_DELETER_URL=* | GITHUB_SECRET_VERSION=* | GITHUB_WEBHOOK_SECRET_VERSION=* | \
+        AUTOSCALER_URL=*) export "${line?}" ;;
     esac
   done <"$scratch"
 }
@@ -85,6 +92,11 @@ if [[ "$runners_only" != true ]]; then
   step build-image.sh
   step token-proxy.sh
   step instance-deleter.sh "${deleter_args[@]+"${deleter_args[@]}"}"
+  if [[ "$RUNNER_SCALING" == autoscaler-service ]]; then
+    if [[ -n "${GITHUB_WEBHOOK_SECRET_FILE:-}" ]]; then step webhook-secret.sh; fi
+    step autoscaler.sh
+    step autoscaler-alerts.sh
+  fi
 fi
 if [[ "$skip_template" != true ]]; then
   stamp="$(date -u +%Y%m%d-%H%M%S)"

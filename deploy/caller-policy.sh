@@ -12,9 +12,10 @@ Usage: deploy/caller-policy.sh [--env-file FILE] [--help]
 Prints, as JSON, one caller-policy rule per trust level (services/token-proxy/src/policy.ts; README,
 "The caller policy"). For level L the rule says: callers with the service account of L
 (RUNNER_SA_NAME_L, default gh-runner-L), from PROJECT_ID, whose instance name is one of L's MIG
-(RUNNER_MIG_PREFIX + L + "-" + suffix) may get a JIT runner config for ALLOWED_SCOPES, in runner group
-RUNNER_GROUP_L (default L), with labels RUNNER_LABELS_L (default self-hosted,linux,x64,L), and nothing
-else: no registration or remove tokens (jitOnly), no other group or label.
+(RUNNER_MIG_PREFIX + L + "-" + suffix, as a MIG or the autoscaler service names them) may get a JIT
+runner config for ALLOWED_SCOPES, in runner group RUNNER_GROUP_L (default L), with labels RUNNER_LABELS_L
+(default self-hosted,linux,x64,L), and nothing else: no registration or remove tokens (jitOnly), no other
+group or label.
 
 The runner groups must exist on GitHub (Organization settings, Actions, Runner groups); see
 docs/deploy.md for how to restrict each group to the repositories and workflows of its trust level.

@@ -99,17 +99,7 @@ if [[ "$condition_kind" == mig-prefix ]]; then
     --role="$role" "$(env_vars_flag --condition "expression=$(deleter_role_condition_expression)" \
       "title=gce-github-runners MIGs only" \
       "description=Instances and instance group managers named ${RUNNER_MIG_PREFIX}* (deploy/instance-deleter.sh)")"
-  # A binding without the condition, from an earlier deploy, would still grant the role everywhere.
-  note "remove an unconditional binding of the role left by an earlier deploy, if any"
-  if [[ "$DRY_RUN" == true ]]; then
-    printf '%s 2>/dev/null || true\n' "$(command_line gcloud projects remove-iam-policy-binding "$PROJECT_ID" \
-      --member="serviceAccount:$DELETER_SA_EMAIL" --role="$role" --condition=None)"
-  else
-    if gcloud projects remove-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$DELETER_SA_EMAIL" \
-      --role="$role" --condition=None >/dev/null 2>&1; then
-      printf '+ removed the unconditional binding of %s\n' "$role" >&2
-    fi
-  fi
+  remove_unconditional_binding "$role" "serviceAccount:$DELETER_SA_EMAIL"
 else
   run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$DELETER_SA_EMAIL" \
     --role="$role" --condition=None

@@ -145,6 +145,22 @@ capture() {
   fi
 }
 
+# capture_optional NAME CMD...: as capture, but a command that fails (an API not enabled, nothing to read)
+# stores '' instead of stopping the script.
+capture_optional() {
+  local name="$1" value
+  shift
+  if [[ "$DRY_RUN" == true ]]; then
+    # shellcheck disable=SC2016 # the $( ) is printed for the dry-run script, not run
+    printf '%s="$(%s 2>/dev/null || true)"\n' "$name" "$(command_line "$@")"
+    printf -v "$name" '@@%s@@' "$name"
+  else
+    printf '+ %s\n' "$(command_line "$@")" >&2
+    value="$("$@" 2>/dev/null || true)"
+    printf -v "$name" '%s' "$value"
+  fi
+}
+
 # is_placeholder VALUE: whether VALUE is a dry run's stand-in for a value read by an earlier command.
 is_placeholder() {
   [[ "$1" =~ ^@@[A-Z][A-Z0-9_]*@@$ ]]
@@ -254,8 +270,22 @@ load_defaults() {
   [[ "$RUNNER_MIG_PREFIX" =~ ^[a-z][-a-z0-9]*-$ ]] ||
     die "RUNNER_MIG_PREFIX '$RUNNER_MIG_PREFIX' must be lowercase letters, digits and '-', ending in '-'"
   [[ "$BUILD_BUCKET" =~ ^[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]$ ]] || die "BUILD_BUCKET '$BUILD_BUCKET' is not a bucket name"
+  # How the runner MIGs are sized: by the autoscaler service (services/autoscaler: one VM per queued job,
+  # created by name with the MIG's createInstances; the MIGs have no Compute autoscaler), or, as before it
+  # existed, by a Compute autoscaler on CPU that only scales out (cpu).
+  : "${RUNNER_SCALING:=autoscaler-service}"
+  [[ "$RUNNER_SCALING" == autoscaler-service || "$RUNNER_SCALING" == cpu ]] ||
+    die "RUNNER_SCALING must be autoscaler-service or cpu, not '$RUNNER_SCALING'"
+  : "${AUTOSCALER_SERVICE:=gh-autoscaler}"
+  : "${AUTOSCALER_SA_NAME:=gh-autoscaler}"
+  : "${SCHEDULER_SA_NAME:=gh-autoscaler-scheduler}"
+  : "${AUTOSCALER_ROLE_ID:=ghRunnerAutoscaler}"
+  : "${RECONCILE_JOB_NAME:=gh-autoscaler-reconcile}"
+  : "${WEBHOOK_SECRET_NAME:=gh-runner-webhook-secret}"
   PROXY_SA_EMAIL="${PROXY_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   DELETER_SA_EMAIL="${DELETER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
+  AUTOSCALER_SA_EMAIL="${AUTOSCALER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
+  SCHEDULER_SA_EMAIL="${SCHEDULER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   BUILD_SA_EMAIL=""
   if [[ -n "${BUILD_SA_NAME:-}" ]]; then BUILD_SA_EMAIL="${BUILD_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"; fi
   : "${BUILD_SERVICE_ACCOUNT:=$BUILD_SA_EMAIL}"
@@ -296,6 +326,15 @@ runner_sa_email() { printf '%s@%s.iam.gserviceaccount.com' "$(runner_sa_name "$1
 runner_group() { level_setting "$1" RUNNER_GROUP "$1"; }
 runner_labels() { level_setting "$1" RUNNER_LABELS "self-hosted,linux,x64,$1"; }
 runner_mig_name() { printf '%s%s' "$RUNNER_MIG_PREFIX" "$1"; }
+# The level's MIG as the autoscaler's pools name it: projects/P/regions/R/instanceGroupManagers/NAME, or
+# projects/P/zones/Z/... for zonal MIGs (RUNNER_ZONE), as deploy/runner-mig.sh creates them.
+runner_mig_ref() {
+  if [[ -n "${RUNNER_ZONE:-}" ]]; then
+    printf 'projects/%s/zones/%s/instanceGroupManagers/%s' "$PROJECT_ID" "$RUNNER_ZONE" "$(runner_mig_name "$1")"
+  else
+    printf 'projects/%s/regions/%s/instanceGroupManagers/%s' "$PROJECT_ID" "$REGION" "$(runner_mig_name "$1")"
+  fi
+}
 
 # require_level LEVEL: dies unless LEVEL is one of TRUST_LEVELS.
 require_level() {
@@ -481,10 +520,27 @@ grant_run_invoker() {
 # known only after its first deploy, so that deploy carries an audience no token can have (the service
 # refuses every caller), then the URL is read and the variable updated. When the service exists, its URL is
 # read first and one deploy suffices. Stores the URL in the variable named URL_VAR.
-deploy_run_service() {
-  local name="$1" service_account="$2" url_var="$3" fresh=false audience
-  shift 3
-  local -a extra=()
+deploy_run_service() { deploy_run_service_with_access internal "$@"; }
+
+# deploy_run_service_with_access ACCESS NAME SA_EMAIL URL_VAR [MORE_DEPLOY_FLAGS...] -- KEY=VALUE...
+# As deploy_run_service, with ACCESS one of:
+#   internal                 --ingress=internal --no-allow-unauthenticated (the proxy, the deleter);
+#   public                   --ingress=all --allow-unauthenticated: only for the autoscaler, whose /webhook
+#                            GitHub calls from the internet without a Google identity; the service verifies
+#                            every request itself (webhook signature, identity token) and serves nothing else;
+#   public-no-invoker-check  --ingress=all --no-invoker-iam-check: the same without an allUsers binding, for
+#                            organizations whose domain restricted sharing policy refuses allUsers
+#                            (https://cloud.google.com/run/docs/authenticating/public).
+deploy_run_service_with_access() {
+  local access="$1" name="$2" service_account="$3" url_var="$4" fresh=false audience
+  shift 4
+  local -a extra=() access_flags=()
+  case "$access" in
+    internal) access_flags=(--ingress=internal --no-allow-unauthenticated) ;;
+    public) access_flags=(--ingress=all --allow-unauthenticated) ;;
+    public-no-invoker-check) access_flags=(--ingress=all --no-invoker-iam-check) ;;
+    *) die "deploy_run_service_with_access: unknown access '$access'" ;;
+  esac
   while (($# > 0)) && [[ "$1" != -- ]]; do extra+=("$1"); shift; done
   shift
   local -a describe=(gcloud run services describe "$name" --project="$PROJECT_ID" --region="$REGION"
@@ -498,7 +554,7 @@ deploy_run_service() {
     note "$name: first deploy with an audience no identity token carries; set to the service URL below"
   fi
   run gcloud run deploy "$name" --project="$PROJECT_ID" --region="$REGION" --image="$IMAGE" \
-    --service-account="$service_account" --ingress=internal --no-allow-unauthenticated \
+    --service-account="$service_account" "${access_flags[@]}" \
     --cpu-boost "${extra[@]}" "$(env_vars_flag --set-env-vars "$@" "AUTH_AUDIENCE=$audience")"
   if [[ "$fresh" == true ]]; then
     capture "$url_var" "${describe[@]}"
@@ -524,10 +580,29 @@ create_or_update() {
   fi
 }
 
+# remove_unconditional_binding ROLE MEMBER: removes the project binding of ROLE to MEMBER that has no IAM
+# condition, if an earlier deploy left one: beside the conditional binding it would still grant the role
+# everywhere. Nothing happens when there is none.
+remove_unconditional_binding() {
+  local role="$1" member="$2"
+  note "remove an unconditional binding of the role left by an earlier deploy, if any"
+  if [[ "$DRY_RUN" == true ]]; then
+    printf '%s 2>/dev/null || true\n' "$(command_line gcloud projects remove-iam-policy-binding "$PROJECT_ID" \
+      --member="$member" --role="$role" --condition=None)"
+  elif gcloud projects remove-iam-policy-binding "$PROJECT_ID" --member="$member" --role="$role" \
+    --condition=None >/dev/null 2>&1; then
+    printf '+ removed the unconditional binding of %s\n' "$role" >&2
+  fi
+}
+
 # Reads deploy/deleter-role-permissions.txt: one permission per line, '#' comments. Prints them
 # comma-separated, in the file's order.
-deleter_role_permissions() {
-  local file="$DEPLOY_DIR/deleter-role-permissions.txt" line list=""
+deleter_role_permissions() { role_permissions "$DEPLOY_DIR/deleter-role-permissions.txt"; }
+
+# role_permissions FILE: the permissions a custom role's file lists (one per line, '#' comments),
+# comma-separated, in the file's order.
+role_permissions() {
+  local file="$1" line list=""
   while IFS= read -r line || [[ -n "$line" ]]; do
     line="${line%%#*}"
     line="${line//[[:space:]]/}"
@@ -556,7 +631,9 @@ deleter_role_condition_expression() {
 # The caller policy of the token proxy for the trust levels, as one line of JSON (the format of
 # services/token-proxy/src/policy.ts). One rule per level: only that level's service account, from this
 # project, with an instance name of that level's MIG, may get a JIT config, for the allowed scopes, in that
-# level's runner group with that level's labels. No rule may use /register or /remove (jitOnly), unless the
+# level's runner group with that level's labels. The instance names are those a MIG gives
+# (<MIG>-<4 characters>) and those the autoscaler service requests (<MIG>-<job id>, and <MIG>-<job id>-<n>
+# when it requests a VM for a job again; services/autoscaler/src/instance-name.ts). No rule may use /register or /remove (jitOnly), unless the
 # VMs register with tokens (RUNNER_MODE=token, the less safe mode deploy/vm/README.md describes).
 caller_policy_json() {
   local level
@@ -576,7 +653,7 @@ caller_policy_json() {
       const labels = labelsText.split(",").map((s) => s.trim()).filter((s) => s !== "");
       rules.push({
         name: level,
-        callers: { serviceAccounts: [email], projects: [project], instanceNames: [`match:${mig}-[a-z0-9]+`] },
+        callers: { serviceAccounts: [email], projects: [project], instanceNames: [`match:${mig}-[a-z0-9]+(-[0-9]{1,3})?`] },
         scopes,
         runnerGroups: [group],
         labels,
@@ -587,4 +664,83 @@ caller_policy_json() {
     }
     process.stdout.write(JSON.stringify({ rules }));
   ' "$PROJECT_ID" "$ALLOWED_SCOPES" "${RUNNER_MODE:-jit}" "${args[@]}"
+}
+
+# The IAM condition that narrows the autoscaler's project-level custom role to the runner MIGs: for instance
+# group managers (zonal and regional), the name must start with RUNNER_MIG_PREFIX. Zone and region
+# operations, which the role also reads, are not narrowed: their names say nothing about the MIG. The syntax
+# is that of deleter_role_condition_expression, with the same caveat (docs/deploy.md, checklist item 6).
+autoscaler_role_condition_expression() {
+  printf '%s' "resource.type != 'compute.googleapis.com/InstanceGroupManager'" \
+    " && resource.type != 'compute.googleapis.com/RegionInstanceGroupManager'" \
+    " || resource.name.extract('/instanceGroupManagers/{name}').startsWith('$RUNNER_MIG_PREFIX')"
+}
+
+# check_pool_scopes VALUE WHAT: every ';'-separated entry is an org, owner/repo or match:REGEX, the forms an
+# autoscaler pool's `scopes` take (services/autoscaler/src/pool-config.ts); enterprise:SLUG is not one.
+check_pool_scopes() {
+  local value="$1" what="$2" entry
+  local -a entries=()
+  IFS=';' read -r -a entries <<<"$value"
+  for entry in "${entries[@]}"; do
+    entry="${entry#"${entry%%[![:space:]]*}"}"
+    entry="${entry%"${entry##*[![:space:]]}"}"
+    [[ -z "$entry" || "$entry" == match:?* || "$entry" =~ ^[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$ ]] ||
+      die "$what: '$entry' is not an org, owner/repo or match:REGEX (the pools serve jobs of orgs and" \
+        "repositories; set POOL_SCOPES)"
+  done
+}
+
+# The autoscaler's pools for the trust levels, as one line of JSON (the format of
+# services/autoscaler/src/pool-config.ts). One pool per level, in TRUST_LEVELS order (the first pool whose
+# labels cover a job's labels gets it, so a job naming only shared labels gets a VM of the first level, by
+# default presubmit, the less trusted one):
+#   labels             RUNNER_LABELS_<LEVEL>, the labels the level's VMs register with;
+#   migs               the level's MIG (deploy/runner-mig.sh), the only one: a stock-out cannot move to another;
+#   runnerScope        RUNNER_SCOPE, where the VMs register; runnerGroup RUNNER_GROUP_<LEVEL>;
+#   scopes             POOL_SCOPES_<LEVEL>, else POOL_SCOPES, else ALLOWED_SCOPES (';'-separated);
+#   maxRunners         POOL_MAX_RUNNERS_<LEVEL>, else POOL_MAX_RUNNERS, else RUNNER_MIG_MAX, else 10;
+#   instanceNamePrefix the MIG's name, so VMs are <MIG>-<job id>, names the caller policy accepts.
+autoscaler_pools_json() {
+  local level scopes max mig
+  local -a args=()
+  require RUNNER_SCOPE
+  [[ "$RUNNER_SCOPE" =~ ^[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$ ]] ||
+    die "RUNNER_SCOPE '$RUNNER_SCOPE': the autoscaler's pools need an org or owner/repo (their runners are listed there)"
+  for level in "${LEVELS[@]}"; do
+    scopes="$(level_setting "$level" POOL_SCOPES "${POOL_SCOPES:-${ALLOWED_SCOPES:-}}")"
+    [[ -n "${scopes//[;[:space:]]/}" ]] ||
+      die "set POOL_SCOPES (or ALLOWED_SCOPES): the orgs and repositories whose jobs the pools serve"
+    check_pool_scopes "$scopes" "POOL_SCOPES for $level"
+    max="$(level_setting "$level" POOL_MAX_RUNNERS "${POOL_MAX_RUNNERS:-${RUNNER_MIG_MAX:-10}}")"
+    if ! [[ "$max" =~ ^[1-9][0-9]{0,4}$ ]] || ((max > 10000)); then
+      die "POOL_MAX_RUNNERS for $level: '$max' is not a whole number from 1 to 10000"
+    fi
+    mig="$(runner_mig_name "$level")"
+    # The service leaves room for -<19-digit job id>-<attempt> in 63 characters.
+    ((${#mig} <= 39)) || die "the MIG name $mig is over 39 characters: shorten RUNNER_MIG_PREFIX or the level"
+    args+=("$level" "$(runner_mig_ref "$level")" "$mig" "$(runner_group "$level")" "$(runner_labels "$level")"
+      "$scopes" "$max")
+  done
+  command -v node >/dev/null || die "node is needed to write the autoscaler's pools (JSON)"
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node -e '
+    const [runnerScope, ...rest] = process.argv.slice(1);
+    const list = (text, separator) => text.split(separator).map((s) => s.trim()).filter((s) => s !== "");
+    const pools = [];
+    for (let i = 0; i < rest.length; i += 7) {
+      const [name, mig, prefix, group, labels, scopes, max] = rest.slice(i, i + 7);
+      pools.push({
+        name,
+        scopes: list(scopes, ";"),
+        labels: list(labels, ","),
+        migs: [mig],
+        runnerScope,
+        runnerGroup: group,
+        maxRunners: Number(max),
+        instanceNamePrefix: prefix,
+      });
+    }
+    process.stdout.write(JSON.stringify({ pools }));
+  ' "$RUNNER_SCOPE" "${args[@]}"
 }

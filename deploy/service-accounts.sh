@@ -7,6 +7,11 @@
 #   runners (one per trust level, gh-runner-<level>): the runner VMs' identities; may invoke the two
 #                              services, nothing else. The token proxy's caller policy tells them apart.
 #   build   (BUILD_SA_NAME, optional): runs the Cloud Build builds of the image and of the function.
+#   autoscaler (AUTOSCALER_SA_NAME, with RUNNER_SCALING=autoscaler-service): runs the autoscaler service;
+#                              holds the custom role of deploy/autoscaler-role-permissions.txt and reads
+#                              the App key and the webhook secret.
+#   scheduler  (SCHEDULER_SA_NAME, with the autoscaler): the identity of the Cloud Scheduler job's tokens
+#                              for POST /reconcile; holds no role at all.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,8 +21,10 @@ usage() {
 Usage: deploy/service-accounts.sh [--dry-run] [--env-file FILE] [--help]
 
 Creates, when absent, the service accounts of the token proxy, the instance deleter, the runner VMs of each
-trust level and, with BUILD_SA_NAME, of Cloud Build. They are created without roles; deploy/github-secret.sh,
-deploy/build-image.sh, deploy/token-proxy.sh and deploy/instance-deleter.sh grant each exactly what it needs.
+trust level, with RUNNER_SCALING=autoscaler-service (the default) of the autoscaler service and of its Cloud
+Scheduler job, and, with BUILD_SA_NAME, of Cloud Build. They are created without roles;
+deploy/github-secret.sh, deploy/build-image.sh, deploy/token-proxy.sh, deploy/instance-deleter.sh and
+deploy/autoscaler.sh grant each exactly what it needs (the scheduler's account needs nothing).
 
 Variables (environment or --env-file):
   PROJECT_ID               required
@@ -26,6 +33,9 @@ Variables (environment or --env-file):
   RUNNER_SA_NAME_<LEVEL>   default gh-runner-<level> (e.g. RUNNER_SA_NAME_PRESUBMIT)
   PROXY_SA_NAME            default gh-token-proxy
   DELETER_SA_NAME          default gh-instance-deleter
+  RUNNER_SCALING           autoscaler-service (default) or cpu (no autoscaler service, no accounts for it)
+  AUTOSCALER_SA_NAME       default gh-autoscaler
+  SCHEDULER_SA_NAME        default gh-autoscaler-scheduler
   BUILD_SA_NAME            optional: a service account for Cloud Build to run the builds as (new projects
                            may otherwise build as the Compute Engine default account); see docs/deploy.md
 
@@ -54,6 +64,12 @@ for level in "${LEVELS[@]}"; do
   create_account "$(runner_sa_name "$level")" "GitHub runner VMs: $level" \
     "Identity of ephemeral $level runner VMs. May invoke the token proxy and the instance deleter only."
 done
+if [[ "$RUNNER_SCALING" == autoscaler-service ]]; then
+  create_account "$AUTOSCALER_SA_NAME" "GitHub runner autoscaler" \
+    "Runs the autoscaler service (Cloud Run). Holds the ${AUTOSCALER_ROLE_ID} custom role."
+  create_account "$SCHEDULER_SA_NAME" "GitHub runner autoscaler: reconcile calls" \
+    "Identity of the Cloud Scheduler job's tokens for the autoscaler's POST /reconcile. Holds no role."
+fi
 if [[ -n "${BUILD_SA_NAME:-}" ]]; then
   create_account "$BUILD_SA_NAME" "GitHub runners: Cloud Build" \
     "Runs the Cloud Build builds of the token proxy image and the instance deleter function."

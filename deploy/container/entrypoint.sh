@@ -1,14 +1,15 @@
 #!/bin/sh
 # The container's entry point: picks the service from SERVICE and replaces itself with node (exec), so node
 # is PID 1 and receives Cloud Run's SIGTERM directly; no shell or npm stays in the process tree.
-# Both services install their own SIGTERM handler, which a PID 1 process needs (the kernel does not apply
-# default signal actions to PID 1).
+# Every service installs its own SIGTERM handler (shared/src/run-service.ts), which a PID 1 process needs
+# (the kernel does not apply default signal actions to PID 1). The names are those of
+# services/entry-points.ts (test/deploy checks that they agree).
 set -eu
 service="${SERVICE:-token-proxy}"
 case "$service" in
-  token-proxy | instance-deleter) ;;
+  token-proxy | instance-deleter | autoscaler) ;;
   *)
-    echo "SERVICE must be token-proxy or instance-deleter, not '$service'" >&2
+    echo "SERVICE must be token-proxy, instance-deleter or autoscaler, not '$service'" >&2
     exit 64
     ;;
 esac

@@ -13,9 +13,24 @@ import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import type { CallerIdentity } from '#shared';
 import { parsePolicy } from '#token-proxy';
 import { allowsGroup, allowsLabel, ruleMatchesCaller } from '../../services/token-proxy/src/policy.js';
+import { parsePoolConfig } from '../../services/autoscaler/src/pool-config.js';
+import { instanceNameFor } from '../../services/autoscaler/src/instance-name.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY_DIR = path.join(ROOT, 'deploy');
+const MONITORING_DIR = path.join(DEPLOY_DIR, 'monitoring');
+
+/** The committed JSON files of one folder of deploy/monitoring/, full paths, sorted. */
+function monitoringFiles(folder: 'metrics' | 'policies'): string[] {
+  const dir = path.join(MONITORING_DIR, folder);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+const metricFiles = () => monitoringFiles('metrics');
+const policyFiles = () => monitoringFiles('policies');
 
 const PROJECT = 'my-project';
 const REGION = 'us-central1';
@@ -24,6 +39,8 @@ const POSTSUBMIT_SA = `gh-runner-postsubmit@${PROJECT}.iam.gserviceaccount.com`;
 const RUNNER_MEMBERS = [`serviceAccount:${PRESUBMIT_SA}`, `serviceAccount:${POSTSUBMIT_SA}`];
 const PROXY_SA = `gh-token-proxy@${PROJECT}.iam.gserviceaccount.com`;
 const DELETER_SA = `gh-instance-deleter@${PROJECT}.iam.gserviceaccount.com`;
+const AUTOSCALER_SA = `gh-autoscaler@${PROJECT}.iam.gserviceaccount.com`;
+const SCHEDULER_SA = `gh-autoscaler-scheduler@${PROJECT}.iam.gserviceaccount.com`;
 
 /** Exactly the role's permissions; a change here must be a deliberate change of deleter-role-permissions.txt. */
 const DELETER_PERMISSIONS = [
@@ -31,6 +48,18 @@ const DELETER_PERMISSIONS = [
   'compute.instanceGroupManagers.get',
   'compute.instanceGroupManagers.update',
   'compute.autoscalers.get',
+  'compute.zoneOperations.get',
+  'compute.regionOperations.get',
+];
+
+/**
+ * Exactly the autoscaler role's permissions: reading MIGs, createInstances and deleteInstances (both
+ * compute.instanceGroupManagers.update) and the operations' wait. A change here must be a deliberate change
+ * of autoscaler-role-permissions.txt.
+ */
+const AUTOSCALER_PERMISSIONS = [
+  'compute.instanceGroupManagers.get',
+  'compute.instanceGroupManagers.update',
   'compute.zoneOperations.get',
   'compute.regionOperations.get',
 ];
@@ -53,6 +82,10 @@ fs.writeFileSync(KEY_FILE, KEY_PEM, { mode: 0o600 });
 const PAT = 'ghp_' + crypto.randomBytes(18).toString('hex');
 const PAT_FILE = path.join(tmp, 'pat.txt');
 fs.writeFileSync(PAT_FILE, `${PAT}\n`, { mode: 0o600 });
+// The webhook secret as webhook-secret.sh wants it: the secret alone, no newline.
+const WEBHOOK_SECRET = crypto.randomBytes(32).toString('hex');
+const WEBHOOK_SECRET_FILE = path.join(tmp, 'webhook-secret.txt');
+fs.writeFileSync(WEBHOOK_SECRET_FILE, WEBHOOK_SECRET, { mode: 0o600 });
 
 const BASE_ENV: Record<string, string> = {
   PROJECT_ID: PROJECT,
@@ -65,6 +98,7 @@ const BASE_ENV: Record<string, string> = {
   RUNNER_SCOPE: 'my-org',
   TEMPLATE_NAME: 'gh-runner-test',
   DEPLOY_WORK_DIR: path.join(tmp, 'work'),
+  GITHUB_WEBHOOK_SECRET_FILE: WEBHOOK_SECRET_FILE,
 };
 
 interface Run {
@@ -183,17 +217,26 @@ function dictFlag(value: string): Record<string, string> {
   );
 }
 
-function expectClean(run: Run): void {
+/**
+ * No secret, no public invoker, no broad scope, and no gcloud call. Only the autoscaler's own deploy may be
+ * public (`--ingress=all --allow-unauthenticated`: GitHub's webhook reaches it from the internet); every
+ * other service stays internal and IAM-checked.
+ */
+function expectClean(run: Run, options: { publicService?: string } = {}): void {
   const all = run.stdout + run.stderr;
-  for (const forbidden of [
-    'allUsers',
-    'allAuthenticatedUsers',
-    '--allow-unauthenticated',
-    'cloud-platform',
-  ]) {
+  for (const forbidden of ['allUsers', 'allAuthenticatedUsers', 'cloud-platform', '--no-invoker-iam-check']) {
     expect(all).not.toContain(forbidden);
   }
-  expect(all).not.toContain('--no-invoker-iam-check');
+  for (const publicFlag of ['--allow-unauthenticated', '--ingress=all']) {
+    const lines = all.split('\n').filter((line) => line.includes(publicFlag));
+    if (options.publicService === undefined) expect(lines).toEqual([]);
+    else {
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines)
+        expect(line.startsWith(`gcloud run deploy ${options.publicService} `)).toBe(true);
+    }
+  }
+  expect(all).not.toContain(WEBHOOK_SECRET);
   // The key's body lines and the PAT never appear.
   for (const line of KEY_PEM.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) {
     expect(all).not.toContain(line);
@@ -310,6 +353,12 @@ describe('deploy/token-proxy.sh --dry-run', () => {
       ruleMatchesCaller(presubmit!, caller(PRESUBMIT_SA, 'gh-runner-presubmit-x7k2', 'evil-project')),
     ).toBe(false);
     expect(ruleMatchesCaller(presubmit!, caller(PRESUBMIT_SA, 'gh-runner-presubmit-x7k2-extra'))).toBe(false);
+    // The VMs the autoscaler service requests, <MIG>-<job id> and, requested again, <MIG>-<job id>-<n>.
+    for (const name of ['gh-runner-presubmit-9007199254740991', 'gh-runner-presubmit-9007199254740991-2']) {
+      expect(ruleMatchesCaller(presubmit!, caller(PRESUBMIT_SA, name))).toBe(true);
+      expect(ruleMatchesCaller(postsubmit!, caller(POSTSUBMIT_SA, name))).toBe(false);
+    }
+    expect(ruleMatchesCaller(presubmit!, caller(PRESUBMIT_SA, 'gh-runner-presubmit-12-x7k2'))).toBe(false);
     // Each level gets its own group and labels, JIT configs only.
     expect(allowsGroup(presubmit!, 'presubmit')).toBe(true);
     expect(allowsGroup(presubmit!, 'postsubmit')).toBe(false);
@@ -480,7 +529,7 @@ describe('deploy/caller-policy.sh', () => {
 });
 
 describe('deploy/service-accounts.sh --dry-run', () => {
-  it('creates one runner service account per trust level, besides the proxy and deleter accounts', () => {
+  it('creates one runner service account per trust level, besides the proxy, deleter and autoscaler accounts', () => {
     const run = runScript('service-accounts.sh');
     expect(run.status).toBe(0);
     expectClean(run);
@@ -490,9 +539,16 @@ describe('deploy/service-accounts.sh --dry-run', () => {
       'gh-instance-deleter',
       'gh-runner-presubmit',
       'gh-runner-postsubmit',
+      'gh-autoscaler',
+      'gh-autoscaler-scheduler',
     ]);
     // Created with no role: nothing here grants anything.
     expect(run.stdout).not.toContain('add-iam-policy-binding');
+    // Without the autoscaler service, its two accounts are not made.
+    const cpu = runScript('service-accounts.sh', { RUNNER_SCALING: 'cpu' });
+    expect(find(cpu, 'gcloud', 'iam', 'service-accounts', 'create').map((c) => c[4])).toEqual(
+      created.slice(0, 4),
+    );
   });
 
   it('creates the build service account when BUILD_SA_NAME names one', () => {
@@ -771,6 +827,499 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
   });
 });
 
+/** The POOLS an autoscaler deploy sets, parsed by the service's own parser. */
+function deployedPools(run: Run): ReturnType<typeof parsePoolConfig> {
+  const deploy = one(run, 'gcloud', 'run', 'deploy', 'gh-autoscaler');
+  const text = dictFlag(flagValues(deploy, '--set-env-vars')[0]!).POOLS;
+  expect(text).toBeDefined();
+  return parsePoolConfig(text!);
+}
+
+describe('deploy/autoscaler.sh --dry-run', () => {
+  const run = runScript('autoscaler.sh');
+
+  it('succeeds without gcloud or secrets; public, but only this service', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expectClean(run, { publicService: 'gh-autoscaler' });
+    expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
+  });
+
+  it('deploys one public instance with CPU always allocated, as its own service account', () => {
+    const deploy = one(run, 'gcloud', 'run', 'deploy', 'gh-autoscaler');
+    // GitHub delivers from the internet without a Google identity; the service checks every request.
+    expect(deploy).toContain('--ingress=all');
+    expect(deploy).toContain('--allow-unauthenticated');
+    expect(deploy).not.toContain('--no-allow-unauthenticated');
+    // The cap on each pool and the in-memory state hold within one process only.
+    expect(flagValues(deploy, '--min-instances')).toEqual(['1']);
+    expect(flagValues(deploy, '--max-instances')).toEqual(['1']);
+    expect(deploy).toContain('--no-cpu-throttling');
+    expect(flagValues(deploy, '--concurrency')).toEqual(['1000']);
+    expect(flagValues(deploy, '--service-account')).toEqual([AUTOSCALER_SA]);
+    expect(flagValues(deploy, '--image')).toEqual([
+      `${REGION}-docker.pkg.dev/${PROJECT}/gce-github-runners/gce-github-runners:test`,
+    ]);
+    const env = dictFlag(flagValues(deploy, '--set-env-vars')[0]!);
+    expect(env).toMatchObject({
+      SERVICE: 'autoscaler',
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      GITHUB_APP_ID: '123456',
+      RECONCILE_CALLERS: SCHEDULER_SA,
+      AUTH_AUDIENCE: 'https://audience-pending.invalid',
+    });
+    for (const secret of [
+      'GITHUB_APP_PRIVATE_KEY',
+      'GITHUB_WEBHOOK_SECRET',
+      'GITHUB_WEBHOOK_SECRET_PREVIOUS',
+    ]) {
+      expect(env).not.toHaveProperty(secret);
+    }
+    expect(env).not.toHaveProperty('FLEET_VIEWERS');
+    // No other service is public, and nobody is granted the invoker role here.
+    expect(find(run, 'gcloud', 'run', 'services', 'add-iam-policy-binding')).toHaveLength(0);
+  });
+
+  it('mounts the App key and the webhook secret at versions pinned before the deploy, never latest', () => {
+    const lines = run.commands.map((words) => words.join(' '));
+    const deployAt = lines.findIndex((l) => l.startsWith('gcloud run deploy'));
+    for (const secret of ['gh-runner-github-credential', 'gh-runner-webhook-secret']) {
+      const lookupAt = lines.findIndex((l) =>
+        new RegExp(
+          `^GITHUB_(WEBHOOK_)?SECRET_VERSION=\\$\\(gcloud secrets versions list ${secret} .*--filter=state=ENABLED .*--limit=1`,
+        ).test(l),
+      );
+      expect(lookupAt).toBeGreaterThanOrEqual(0);
+      expect(lookupAt).toBeLessThan(deployAt);
+    }
+    expect(flagValues(one(run, 'gcloud', 'run', 'deploy'), '--set-secrets')).toEqual([
+      'GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:${GITHUB_SECRET_VERSION},' +
+        'GITHUB_WEBHOOK_SECRET=gh-runner-webhook-secret:${GITHUB_WEBHOOK_SECRET_VERSION}',
+    ]);
+    expect(run.stdout).not.toContain(':latest');
+    const pinned = runScript('autoscaler.sh', {
+      GITHUB_SECRET_VERSION: '3',
+      GITHUB_WEBHOOK_SECRET_VERSION: '5',
+      GITHUB_WEBHOOK_SECRET_PREVIOUS_VERSION: '4',
+    });
+    expect(pinned.status).toBe(0);
+    expect(find(pinned, 'gcloud', 'secrets', 'versions', 'list')).toHaveLength(0);
+    expect(flagValues(one(pinned, 'gcloud', 'run', 'deploy'), '--set-secrets')).toEqual([
+      'GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:3,GITHUB_WEBHOOK_SECRET=gh-runner-webhook-secret:5,' +
+        'GITHUB_WEBHOOK_SECRET_PREVIOUS=gh-runner-webhook-secret:4',
+    ]);
+  });
+
+  it.each([
+    [{ GITHUB_WEBHOOK_SECRET_VERSION: 'latest' }, 'GITHUB_WEBHOOK_SECRET_VERSION'],
+    [{ GITHUB_SECRET_VERSION: '0' }, 'GITHUB_SECRET_VERSION'],
+    [{ GITHUB_WEBHOOK_SECRET_VERSION: '5', GITHUB_WEBHOOK_SECRET_PREVIOUS_VERSION: '5' }, 'PREVIOUS'],
+    [{ GITHUB_WEBHOOK_SECRET_PREVIOUS_VERSION: 'latest' }, 'PREVIOUS'],
+  ])('refuses the secret versions %j', (env, message) => {
+    const refused = runScript('autoscaler.sh', env);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(message);
+    expect(find(refused, 'gcloud', 'run', 'deploy')).toHaveLength(0);
+  });
+
+  it('lets its own account read the two secrets it mounts, and nobody else', () => {
+    const bindings = find(run, 'gcloud', 'secrets', 'add-iam-policy-binding');
+    expect(bindings.map((b) => b[3])).toEqual(['gh-runner-github-credential', 'gh-runner-webhook-secret']);
+    for (const binding of bindings) {
+      expect(flagValues(binding, '--member')).toEqual([`serviceAccount:${AUTOSCALER_SA}`]);
+      expect(flagValues(binding, '--role')).toEqual(['roles/secretmanager.secretAccessor']);
+    }
+  });
+
+  it('creates or updates the custom role with exactly the permissions of its file, nothing to create VMs directly', () => {
+    for (const verb of ['create', 'update']) {
+      const role = one(run, 'gcloud', 'iam', 'roles', verb, 'ghRunnerAutoscaler');
+      expect(flagValues(role, '--permissions')[0]!.split(',')).toEqual(AUTOSCALER_PERMISSIONS);
+      expect(flagValues(role, '--project')).toEqual([PROJECT]);
+    }
+    expect(run.stdout).not.toMatch(
+      /compute\.instances\.(create|delete)|iam\.serviceAccounts\.actAs|compute\.disks\.create|compute\.subnetworks\.use|compute\.autoscalers/,
+    );
+  });
+
+  it('binds the role to its own account only, narrowed to the runner MIGs, and drops an unconditional binding', () => {
+    const binding = one(run, 'gcloud', 'projects', 'add-iam-policy-binding');
+    expect(flagValues(binding, '--member')).toEqual([`serviceAccount:${AUTOSCALER_SA}`]);
+    expect(flagValues(binding, '--role')).toEqual([`projects/${PROJECT}/roles/ghRunnerAutoscaler`]);
+    const condition = dictFlag(flagValues(binding, '--condition')[0]!);
+    expect(condition.expression).toContain(
+      "resource.name.extract('/instanceGroupManagers/{name}').startsWith('gh-runner-')",
+    );
+    expect(condition.expression).toContain("'compute.googleapis.com/RegionInstanceGroupManager'");
+    const unbind = one(run, 'gcloud', 'projects', 'remove-iam-policy-binding');
+    expect(unbind).toContain('--condition=None');
+    const none = runScript('autoscaler.sh', { AUTOSCALER_ROLE_CONDITION: 'none' });
+    expect(one(none, 'gcloud', 'projects', 'add-iam-policy-binding')).toContain('--condition=None');
+    expect(runScript('autoscaler.sh', { AUTOSCALER_ROLE_CONDITION: 'all' }).status).not.toBe(0);
+  });
+
+  it('sets AUTH_AUDIENCE to the URL read after the first deploy', () => {
+    const lines = run.commands.map((words) => words.join(' '));
+    const deployAt = lines.findIndex((l) => l.startsWith('gcloud run deploy gh-autoscaler'));
+    const describeAt = lines.findIndex((l) =>
+      /^AUTOSCALER_URL=\$\(gcloud run services describe gh-autoscaler .*--format=value\(status\.url\)/.test(
+        l,
+      ),
+    );
+    const updateAt = lines.findIndex((l) => l.startsWith('gcloud run services update gh-autoscaler'));
+    expect(describeAt).toBeGreaterThan(deployAt);
+    expect(updateAt).toBeGreaterThan(describeAt);
+    expect(run.stdout).toContain('--update-env-vars=AUTH_AUDIENCE="${AUTOSCALER_URL}"');
+  });
+
+  it('calls POST /reconcile every minute with an identity token whose audience is set to the service URL', () => {
+    for (const verb of ['create', 'update']) {
+      const job = one(run, 'gcloud', 'scheduler', 'jobs', verb, 'http', 'gh-autoscaler-reconcile');
+      expect(flagValues(job, '--schedule')).toEqual(['* * * * *']);
+      expect(flagValues(job, '--location')).toEqual([REGION]);
+      expect(flagValues(job, '--uri')).toEqual(['${AUTOSCALER_URL}/reconcile']);
+      expect(flagValues(job, '--http-method')).toEqual(['POST']);
+      expect(flagValues(job, '--oidc-service-account-email')).toEqual([SCHEDULER_SA]);
+      // Explicit: the default audience would be the full URI, which the service's AUTH_AUDIENCE is not.
+      expect(flagValues(job, '--oidc-token-audience')).toEqual(['${AUTOSCALER_URL}']);
+      expect(flagValues(job, '--attempt-deadline')).toEqual(['300s']);
+    }
+    // The scheduler's account holds no role: Cloud Run checks no invoker on a public service.
+    expect(run.stdout).not.toContain(`serviceAccount:${SCHEDULER_SA}`);
+    expect(run.stdout).not.toContain('roles/run.invoker');
+    const lines = run.commands.map((words) => words.join(' '));
+    expect(lines.findIndex((l) => l.includes('gcloud scheduler jobs create'))).toBeGreaterThan(
+      lines.findIndex((l) => l.startsWith('AUTOSCALER_URL=')),
+    );
+  });
+
+  it('serves one pool per trust level, in order, with the level labels, group, MIG and VM names', () => {
+    const pools = deployedPools(run);
+    expect(pools.map((pool) => pool.name)).toEqual(['presubmit', 'postsubmit']);
+    const [presubmit, postsubmit] = pools;
+    expect(presubmit!.labels).toEqual(['self-hosted', 'linux', 'x64', 'presubmit']);
+    expect(presubmit!.runnerGroup).toBe('presubmit');
+    expect(presubmit!.runnerScope).toEqual({ kind: 'org', org: 'my-org' });
+    expect(presubmit!.migs).toEqual([
+      { project: PROJECT, scope: 'regions', location: REGION, name: 'gh-runner-presubmit' },
+    ]);
+    expect(presubmit!.maxRunners).toBe(10);
+    expect(presubmit!.scopes.map((scope) => scope.source)).toEqual(['my-org', 'match:my-org/.*']);
+    expect(postsubmit!.instanceNamePrefix).toBe('gh-runner-postsubmit');
+  });
+
+  it("requests VMs the token proxy's caller policy accepts, each for its own level only", () => {
+    const policy = deployedPolicy(runScript('token-proxy.sh'));
+    const [presubmitRule, postsubmitRule] = policy.rules;
+    for (const [index, pool] of deployedPools(run).entries()) {
+      for (const attempt of [1, 2, 999]) {
+        const name = instanceNameFor(pool.instanceNamePrefix, 9_007_199_254_740_991, attempt);
+        const email = index === 0 ? PRESUBMIT_SA : POSTSUBMIT_SA;
+        expect(ruleMatchesCaller(index === 0 ? presubmitRule! : postsubmitRule!, caller(email, name))).toBe(
+          true,
+        );
+        expect(ruleMatchesCaller(index === 0 ? postsubmitRule! : presubmitRule!, caller(email, name))).toBe(
+          false,
+        );
+      }
+    }
+  });
+
+  it('takes zonal MIGs, per-level caps and scopes, and a pools file', () => {
+    const custom = runScript('autoscaler.sh', {
+      RUNNER_ZONE: `${REGION}-b`,
+      POOL_MAX_RUNNERS: '20',
+      POOL_MAX_RUNNERS_POSTSUBMIT: '4',
+      POOL_SCOPES_POSTSUBMIT: 'my-org/app',
+      RUNNER_GROUP_POSTSUBMIT: 'release',
+    });
+    expect(custom.status).toBe(0);
+    const [presubmit, postsubmit] = deployedPools(custom);
+    expect(presubmit!.migs[0]).toMatchObject({ scope: 'zones', location: `${REGION}-b` });
+    expect(presubmit!.maxRunners).toBe(20);
+    expect(postsubmit!.maxRunners).toBe(4);
+    expect(postsubmit!.scopes.map((scope) => scope.source)).toEqual(['my-org/app']);
+    expect(postsubmit!.runnerGroup).toBe('release');
+
+    const file = path.join(tmp, 'pools.json');
+    const pools = {
+      pools: [
+        {
+          name: 'gpu',
+          scopes: ['my-org'],
+          labels: ['self-hosted', 'gpu'],
+          migs: [
+            `projects/${PROJECT}/regions/${REGION}/instanceGroupManagers/gh-runner-gpu`,
+            `projects/${PROJECT}/zones/europe-west4-a/instanceGroupManagers/gh-runner-gpu-eu`,
+          ],
+          runnerScope: 'my-org',
+          maxRunners: 2,
+          instanceNamePrefix: 'gh-runner-gpu',
+        },
+      ],
+    };
+    fs.writeFileSync(file, JSON.stringify(pools, null, 2));
+    const fromFile = runScript('autoscaler.sh', { POOLS_FILE: file });
+    expect(fromFile.status).toBe(0);
+    expect(deployedPools(fromFile).map((pool) => pool.migs.length)).toEqual([2]);
+    const notPools = path.join(tmp, 'not-pools.json');
+    fs.writeFileSync(notPools, '{"rules": []}');
+    expect(runScript('autoscaler.sh', { POOLS_FILE: notPools }).stderr).toContain('not a pools document');
+  });
+
+  it.each([
+    [{ POOL_SCOPES: 'enterprise:big' }, 'POOL_SCOPES'],
+    [{ ALLOWED_SCOPES: '', POOL_SCOPES: '' }, 'POOL_SCOPES'],
+    [{ POOL_MAX_RUNNERS: '0' }, 'POOL_MAX_RUNNERS'],
+    [{ POOL_MAX_RUNNERS_PRESUBMIT: '10001' }, 'POOL_MAX_RUNNERS'],
+    [{ RUNNER_SCOPE: 'enterprise:big' }, 'RUNNER_SCOPE'],
+    [{ RUNNER_MIG_PREFIX: 'gh-runners-for-the-whole-organization-' }, 'over 39 characters'],
+    [{ FLEET_VIEWERS: 'not an email' }, 'FLEET_VIEWERS'],
+    [{ RUNNER_SCALING: 'cpu' }, 'RUNNER_SCALING=cpu'],
+    [{ GITHUB_AUTH: 'pat' }, 'GitHub App'],
+    [{ GITHUB_APP_ID: '' }, 'GITHUB_APP_ID'],
+    [{ AUTOSCALER_PUBLIC_ACCESS: 'internal' }, 'AUTOSCALER_PUBLIC_ACCESS'],
+    [{ RECONCILE_SCHEDULE: 'every minute' }, 'RECONCILE_SCHEDULE'],
+    [{ AUTOSCALER_TIMEOUT_SECONDS: '5' }, 'AUTOSCALER_TIMEOUT_SECONDS'],
+  ])('refuses %j before changing anything', (env, message) => {
+    const refused = runScript('autoscaler.sh', env);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(message);
+    expect(refused.stdout).not.toMatch(/^(gcloud|if )/m);
+  });
+
+  it('passes FLEET_VIEWERS and the optional settings on', () => {
+    const viewers = `status@${PROJECT}.iam.gserviceaccount.com,ops@example.com`;
+    const more = runScript('autoscaler.sh', {
+      FLEET_VIEWERS: viewers,
+      GITHUB_INSTALLATION_ID: '42',
+      BATCH_WINDOW_MS: '500',
+      STUCK_CREATING_SECONDS: '900',
+      MAX_REDELIVERIES_PER_RUN: '20',
+    });
+    const env = dictFlag(flagValues(one(more, 'gcloud', 'run', 'deploy'), '--set-env-vars')[0]!);
+    expect(env).toMatchObject({
+      FLEET_VIEWERS: viewers,
+      GITHUB_INSTALLATION_ID: '42',
+      BATCH_WINDOW_MS: '500',
+      STUCK_CREATING_SECONDS: '900',
+      MAX_REDELIVERIES_PER_RUN: '20',
+    });
+  });
+
+  it('makes the service public without allUsers when the organization refuses it', () => {
+    const noBinding = runScript('autoscaler.sh', { AUTOSCALER_PUBLIC_ACCESS: 'no-invoker-iam-check' });
+    expect(noBinding.status).toBe(0);
+    const deploy = one(noBinding, 'gcloud', 'run', 'deploy', 'gh-autoscaler');
+    expect(deploy).toContain('--no-invoker-iam-check');
+    expect(deploy).toContain('--ingress=all');
+    expect(deploy).not.toContain('--allow-unauthenticated');
+  });
+});
+
+describe('deploy/autoscaler-pools.sh', () => {
+  it('prints the pools autoscaler.sh deploys, without gcloud', () => {
+    const printed = runScript('autoscaler-pools.sh', {}, []);
+    expect(printed.status).toBe(0);
+    expect(parsePoolConfig(printed.stdout).map((pool) => pool.name)).toEqual(['presubmit', 'postsubmit']);
+    const deploy = one(runScript('autoscaler.sh'), 'gcloud', 'run', 'deploy');
+    expect(JSON.parse(printed.stdout)).toEqual(
+      JSON.parse(dictFlag(flagValues(deploy, '--set-env-vars')[0]!).POOLS!),
+    );
+    expectClean(printed);
+  });
+});
+
+describe('deploy/webhook-secret.sh --dry-run', () => {
+  const run = runScript('webhook-secret.sh');
+
+  it('adds the file as a version of its own secret, never printing it', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expectClean(run);
+    expect(run.stdout).toMatch(
+      /^gcloud secrets describe gh-runner-webhook-secret .*\|\| gcloud secrets create gh-runner-webhook-secret .*--replication-policy=automatic/m,
+    );
+    expect(run.stdout).toMatch(
+      /^GITHUB_WEBHOOK_SECRET_VERSION="\$\(gcloud secrets versions add gh-runner-webhook-secret .*--data-file=\S*webhook-secret\.txt /m,
+    );
+    // The autoscaler's deploy grants who may read it; nobody is granted anything here.
+    expect(run.stdout).not.toContain('add-iam-policy-binding');
+  });
+
+  it('needs no file in a dry run', () => {
+    for (const file of ['', path.join(tmp, 'absent-secret.txt')]) {
+      const result = runScript('webhook-secret.sh', { GITHUB_WEBHOOK_SECRET_FILE: file });
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('gcloud secrets versions add gh-runner-webhook-secret');
+    }
+  });
+
+  it.each([
+    ['a trailing newline', `${'a'.repeat(32)}\n`],
+    ['a space', `${'a'.repeat(16)} ${'b'.repeat(16)}`],
+    ['under 16 characters', 'a'.repeat(15)],
+  ])('refuses a secret with %s, without printing it', (_what, content) => {
+    const file = path.join(tmp, `bad-secret-${content.length}.txt`);
+    fs.writeFileSync(file, content, { mode: 0o600 });
+    const refused = runScript('webhook-secret.sh', { GITHUB_WEBHOOK_SECRET_FILE: file });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('GITHUB_WEBHOOK_SECRET_FILE');
+    expect(refused.stdout + refused.stderr).not.toContain(content.trim());
+  });
+});
+
+/** The log messages of the autoscaler's source (every string literal there). */
+const AUTOSCALER_SOURCE = fs
+  .readdirSync(path.join(ROOT, 'services/autoscaler/src'))
+  .map((f) => fs.readFileSync(path.join(ROOT, 'services/autoscaler/src', f), 'utf8'))
+  .join('\n');
+
+/**
+ * Log lines the metrics count that the service does not write yet: docs/deploy.md ("Alerts") says what each
+ * should carry. Their metrics stay empty until it does.
+ */
+const PROPOSED_LOG_LINES = ['job started', 'MIG members failing to create', 'redelivery failed'];
+
+describe('deploy/monitoring', () => {
+  const metrics = metricFiles().map((file) => ({
+    name: path.basename(file, '.json'),
+    config: JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      filter: string;
+      metricDescriptor: { metricKind: string; valueType: string; labels?: Array<{ key: string }> };
+      labelExtractors?: Record<string, string>;
+      valueExtractor?: string;
+    },
+  }));
+  const policies = policyFiles().map((file) => ({
+    name: path.basename(file, '.json'),
+    policy: JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      displayName: string;
+      userLabels: Record<string, string>;
+      documentation: { content: string; mimeType: string };
+      conditions: Array<Record<string, { filter: string; duration: string }>>;
+    },
+  }));
+
+  it('counts only the autoscaler service own lines, by a message it logs (or one docs/deploy.md proposes)', () => {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+    for (const { name, config } of metrics) {
+      expect(name).toMatch(/^gh-autoscaler-[a-z-]+$/);
+      expect(config.filter).toMatch(
+        /^resource\.type="cloud_run_revision" AND jsonPayload\.service="autoscaler" AND /,
+      );
+      const messages = [...config.filter.matchAll(/"([^"]+)"/g)]
+        .map((m) => m[1]!)
+        .filter((m) => !['cloud_run_revision', 'autoscaler', 'redelivering delivery'].includes(m));
+      expect(messages.length).toBeGreaterThan(0);
+      for (const message of messages) {
+        const logged = AUTOSCALER_SOURCE.includes(`'${message}'`);
+        expect(logged || PROPOSED_LOG_LINES.includes(message)).toBe(true);
+        if (!logged) expect(doc).toContain(`\`${message}\``);
+      }
+      for (const label of config.metricDescriptor.labels ?? []) {
+        expect(config.labelExtractors?.[label.key]).toMatch(/^EXTRACT\(jsonPayload\.[A-Za-z]+\)$/);
+      }
+    }
+    // The problems reconcile.ts reports for a refused redelivery start with this text.
+    expect(AUTOSCALER_SOURCE).toContain('`redelivering delivery ${');
+  });
+
+  it('measures job wait from a numeric field of the proposed job started line', () => {
+    const wait = metrics.find((m) => m.name === 'gh-autoscaler-job-wait')!.config;
+    expect(wait.metricDescriptor.valueType).toBe('DISTRIBUTION');
+    expect(wait.valueExtractor).toBe('EXTRACT(jsonPayload.waitSeconds)');
+  });
+
+  it('has one labelled policy per file, each watching a metric deploy/monitoring/metrics/ creates', () => {
+    expect(policies.map((p) => p.name)).toEqual(
+      expect.arrayContaining([
+        'jobs-without-vm',
+        'vm-creation-failures',
+        'failed-deliveries',
+        'redelivery-errors',
+        'job-wait',
+      ]),
+    );
+    for (const { name, policy } of policies) {
+      expect(policy.userLabels).toEqual({ app: 'gce-github-runners', alert: name });
+      expect(policy.displayName).toMatch(/^gh-autoscaler: /);
+      expect(policy.documentation.mimeType).toBe('text/markdown');
+      expect(policy.conditions.length).toBeGreaterThan(0);
+      for (const condition of policy.conditions) {
+        const body = condition.conditionThreshold ?? condition.conditionAbsent;
+        expect(body).toBeDefined();
+        const metric = /metric\.type="logging\.googleapis\.com\/user\/([^"]+)"/.exec(body!.filter)?.[1];
+        expect(metrics.map((m) => m.name)).toContain(metric);
+        expect(body!.filter).toContain('resource.type="cloud_run_revision"');
+      }
+    }
+  });
+});
+
+describe('deploy/autoscaler-alerts.sh --dry-run', () => {
+  const run = runScript('autoscaler-alerts.sh', {
+    NOTIFICATION_CHANNELS: `projects/${PROJECT}/notificationChannels/123,projects/${PROJECT}/notificationChannels/456`,
+  });
+
+  it('creates or updates each log-based metric from its file', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expectClean(run);
+    expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
+    for (const verb of ['create', 'update']) {
+      const made = find(run, 'gcloud', 'logging', 'metrics', verb);
+      expect(made.map((c) => c[4])).toEqual(metricFiles().map((f) => path.basename(f, '.json')));
+      expect(made.map((c) => flagValues(c, '--config-from-file')[0])).toEqual(metricFiles());
+    }
+  });
+
+  it('finds each policy by its labels, updates it or creates it, with the notification channels', () => {
+    const creates = find(run, 'gcloud', 'monitoring', 'policies', 'create');
+    expect(creates.map((c) => flagValues(c, '--policy-from-file')[0])).toEqual(policyFiles());
+    for (const create of creates) {
+      expect(flagValues(create, '--notification-channels')).toEqual([
+        `projects/${PROJECT}/notificationChannels/123,projects/${PROJECT}/notificationChannels/456`,
+      ]);
+    }
+    const updates = find(run, 'gcloud', 'monitoring', 'policies', 'update');
+    expect(updates.map((c) => c[4])).toEqual(
+      policyFiles().map(
+        (f) => `\${ALERT_POLICY_${path.basename(f, '.json').toUpperCase().replace(/-/g, '_')}}`,
+      ),
+    );
+    expect(run.stdout).toMatch(
+      /^ALERT_POLICY_JOBS_WITHOUT_VM="\$\(gcloud monitoring policies list --project=my-project '--filter=userLabels\.app=gce-github-runners AND userLabels\.alert=jobs-without-vm' '--format=value\(name\)'\)"$/m,
+    );
+    // Metrics before policies: a policy naming a metric that does not exist is refused.
+    expect(run.stdout.lastIndexOf('gcloud logging metrics')).toBeLessThan(
+      run.stdout.indexOf('gcloud monitoring policies'),
+    );
+  });
+
+  it('refuses a notification channel that is not a channel name', () => {
+    const refused = runScript('autoscaler-alerts.sh', { NOTIFICATION_CHANNELS: 'ops@example.com' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('NOTIFICATION_CHANNELS');
+  });
+});
+
+describe('deploy/container/entrypoint.sh', () => {
+  it('starts exactly the services of services/entry-points.ts', () => {
+    const script = fs.readFileSync(path.join(DEPLOY_DIR, 'container/entrypoint.sh'), 'utf8');
+    const names = /\n {2}([a-z| -]+)\) ;;\n/
+      .exec(script)![1]!
+      .split('|')
+      .map((n) => n.trim());
+    expect(names.sort()).toEqual(Object.keys(SERVICE_ENTRY_POINTS).sort());
+    for (const name of names) {
+      expect(SERVICE_ENTRY_POINTS[name as keyof typeof SERVICE_ENTRY_POINTS].main).toBe(
+        `dist/services/${name}/src/main.js`,
+      );
+    }
+  });
+});
+
 describe('deploy/instance-template.sh --dry-run', () => {
   const env = { TOKEN_PROXY_URL: 'https://gh-token-proxy-abc-uc.a.run.app' };
   const run = runScript('instance-template.sh', env, ['--dry-run', '--trust-level', 'presubmit']);
@@ -904,7 +1453,7 @@ describe('deploy/instance-template.sh --dry-run', () => {
 describe('deploy/runner-mig.sh --dry-run', () => {
   const args = ['--dry-run', '--trust-level', 'presubmit', '--template', 'gh-runner-presubmit-t1'];
 
-  it('creates a regional MIG that never redistributes, and an autoscaler that only scales out', () => {
+  it('creates a regional MIG that never redistributes, with no Compute autoscaler by default', () => {
     const run = runScript('runner-mig.sh', {}, args);
     expect(run.status).toBe(0);
     expectClean(run);
@@ -945,9 +1494,31 @@ describe('deploy/runner-mig.sh --dry-run', () => {
     );
     expect(flagValues(roll, '--type')).toEqual(['opportunistic']);
     expect(flagValues(roll, '--version')).toEqual(['template=gh-runner-presubmit-t1']);
+    expect(run.stdout).not.toMatch(/--instance-redistribution-type=PROACTIVE|--type=proactive/i);
+    // The autoscaler service sizes the MIG: no Compute autoscaler is set, and an existing one is removed,
+    // only when the MIG has one (stop-autoscaling fails on a MIG without).
+    expect(find(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'set-autoscaling')).toHaveLength(0);
+    const stop = one(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'stop-autoscaling');
+    expect(stop[5]).toBe('gh-runner-presubmit');
+    expect(flagValues(stop, '--region')).toEqual([REGION]);
+    const line = run.stdout.split('\n').find((l) => l.includes('stop-autoscaling'))!;
+    expect(line).toMatch(
+      /then .*MIG_AUTOSCALER="\$\(gcloud compute instance-groups managed describe gh-runner-presubmit .*'--format=value\(status\.autoscaler\)'\)"; if \[\[ -n "\$\{MIG_AUTOSCALER\}" \]\]; then gcloud compute instance-groups managed stop-autoscaling gh-runner-presubmit [^;]*; fi; else gcloud compute instance-groups managed create /,
+    );
+    expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
+  });
+
+  it('gives the MIG an autoscaler that only scales out with RUNNER_SCALING=cpu', () => {
+    const run = runScript('runner-mig.sh', { RUNNER_SCALING: 'cpu' }, args);
+    expect(run.status).toBe(0);
+    expectClean(run);
     const autoscaling = one(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'set-autoscaling');
     expect(flagValues(autoscaling, '--mode')).toEqual(['only-scale-out']);
-    expect(run.stdout).not.toMatch(/--instance-redistribution-type=PROACTIVE|--type=proactive/i);
+    expect(flagValues(autoscaling, '--max-num-replicas')).toEqual(['10']);
+    expect(run.stdout).not.toContain('stop-autoscaling');
+    const refused = runScript('runner-mig.sh', { RUNNER_SCALING: 'autoscaler' }, args);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('RUNNER_SCALING must be autoscaler-service or cpu');
   });
 
   it('takes EVEN, refuses the shapes an autoscaled MIG cannot have', () => {
@@ -1028,12 +1599,14 @@ describe('deploy/teardown.sh', () => {
     expect(refused.stderr).toContain('--yes');
   });
 
-  it('prints, in a dry run, a deletion for everything the scripts create, MIGs first', () => {
+  it('prints, in a dry run, a deletion for everything the scripts create, the autoscaler and MIGs first', () => {
     const run = runScript('teardown.sh');
     expect(run.status).toBe(0);
     expectClean(run);
     expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
     const deleted = [
+      ['scheduler', 'jobs', 'delete', 'gh-autoscaler-reconcile'],
+      ['run', 'services', 'delete', 'gh-autoscaler'],
       ['compute', 'instance-groups', 'managed', 'delete', 'gh-runner-presubmit'],
       ['compute', 'instance-groups', 'managed', 'delete', 'gh-runner-postsubmit'],
       ['compute', 'instance-templates', 'delete'],
@@ -1041,12 +1614,19 @@ describe('deploy/teardown.sh', () => {
       ['run', 'services', 'delete', 'gh-instance-deleter'],
       ['run', 'services', 'delete', 'gh-token-proxy'],
       ['secrets', 'delete', 'gh-runner-github-credential'],
-      ['projects', 'remove-iam-policy-binding', PROJECT],
+      ['secrets', 'delete', 'gh-runner-webhook-secret'],
+      ['projects', 'remove-iam-policy-binding', PROJECT, `--member=serviceAccount:${DELETER_SA}`],
       ['iam', 'roles', 'delete', 'ghRunnerInstanceDeleter'],
+      ['projects', 'remove-iam-policy-binding', PROJECT, `--member=serviceAccount:${AUTOSCALER_SA}`],
+      ['iam', 'roles', 'delete', 'ghRunnerAutoscaler'],
       ['iam', 'service-accounts', 'delete', PROXY_SA],
       ['iam', 'service-accounts', 'delete', DELETER_SA],
       ['iam', 'service-accounts', 'delete', PRESUBMIT_SA],
       ['iam', 'service-accounts', 'delete', POSTSUBMIT_SA],
+      ['iam', 'service-accounts', 'delete', AUTOSCALER_SA],
+      ['iam', 'service-accounts', 'delete', SCHEDULER_SA],
+      ['monitoring', 'policies', 'delete'],
+      ['logging', 'metrics', 'delete', 'gh-autoscaler-failed-deliveries'],
       ['artifacts', 'repositories', 'delete', 'gce-github-runners'],
       ['storage', 'rm', '--recursive', `gs://${PROJECT}-gh-runners-build`],
     ];
@@ -1056,7 +1636,19 @@ describe('deploy/teardown.sh', () => {
       expect(at).toBeGreaterThan(previous);
       previous = at;
     }
-    expect(one(run, 'gcloud', 'projects', 'remove-iam-policy-binding')).toContain('--all');
+    for (const unbind of find(run, 'gcloud', 'projects', 'remove-iam-policy-binding')) {
+      expect(unbind).toContain('--all');
+    }
+    // Every log-based metric autoscaler-alerts.sh creates, and only the policies it labels.
+    const metrics = find(run, 'gcloud', 'logging', 'metrics', 'delete').map((c) => c[4]);
+    expect(metrics.sort()).toEqual(
+      metricFiles()
+        .map((f) => path.basename(f, '.json'))
+        .sort(),
+    );
+    expect(run.stdout).toMatch(
+      /^ALERT_POLICIES="\$\(gcloud monitoring policies list --project=my-project --filter=userLabels\.app=gce-github-runners '--format=value\(name\)' 2>\/dev\/null \|\| true\)"$/m,
+    );
     expect(run.stdout).toMatch(
       /^for ITEM in \$\{TEMPLATES\}; do gcloud compute instance-templates delete "\$\{ITEM\}" /m,
     );
@@ -1073,18 +1665,75 @@ describe('deploy/teardown.sh', () => {
 describe('deploy/all.sh --dry-run', () => {
   const run = runScript('all.sh');
 
-  it('prints every step as one bash script, with no secret, no public invoker and no gcloud call', () => {
+  it('prints every step as one bash script, with no secret, no public service but the autoscaler and no gcloud call', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expectClean(run);
+    expectClean(run, { publicService: 'gh-autoscaler' });
     expect(spawnSync('bash', ['-n'], { input: run.stdout }).status).toBe(0);
     for (const step of [
       'gcloud services enable',
       'gcloud builds submit',
       'gcloud run deploy gh-token-proxy',
+      'gcloud secrets versions add gh-runner-webhook-secret',
+      'gcloud run deploy gh-autoscaler',
+      'gcloud scheduler jobs create http gh-autoscaler-reconcile',
+      'gcloud logging metrics create',
+      'gcloud monitoring policies create',
     ]) {
       expect(run.stdout).toContain(step);
     }
+  });
+
+  it('deploys the autoscaler after the deleter and before the MIGs, which get no Compute autoscaler', () => {
+    const order = [
+      'gcloud run deploy gh-token-proxy',
+      'gcloud functions deploy gh-instance-deleter',
+      '# ---- deploy/webhook-secret.sh',
+      'gcloud run deploy gh-autoscaler',
+      '# ---- deploy/autoscaler-alerts.sh',
+      'gcloud compute instance-templates create',
+      'gcloud compute instance-groups managed create',
+    ].map((text) => run.stdout.indexOf(text));
+    expect(order.every((at) => at >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(find(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'set-autoscaling')).toHaveLength(0);
+    expect(find(run, 'gcloud', 'compute', 'instance-groups', 'managed', 'stop-autoscaling')).toHaveLength(2);
+    // The services the autoscaler needs are enabled, and its two accounts created.
+    expect(one(run, 'gcloud', 'services', 'enable')).toEqual(
+      expect.arrayContaining([
+        'cloudscheduler.googleapis.com',
+        'monitoring.googleapis.com',
+        'logging.googleapis.com',
+      ]),
+    );
+    const accounts = find(run, 'gcloud', 'iam', 'service-accounts', 'create').map((c) => c[4]);
+    expect(accounts).toEqual(expect.arrayContaining(['gh-autoscaler', 'gh-autoscaler-scheduler']));
+  });
+
+  it('with RUNNER_SCALING=cpu, deploys no autoscaler, scheduler, webhook secret or alerts, and autoscales MIGs on CPU', () => {
+    const cpu = runScript('all.sh', { RUNNER_SCALING: 'cpu' });
+    expect(cpu.stderr).toBe('');
+    expect(cpu.status).toBe(0);
+    expectClean(cpu);
+    expect(cpu.stdout).not.toMatch(/gh-autoscaler|webhook-secret|scheduler|gcloud monitoring|gcloud logging/);
+    expect(find(cpu, 'gcloud', 'compute', 'instance-groups', 'managed', 'set-autoscaling')).toHaveLength(2);
+    expect(cpu.stdout).not.toContain('stop-autoscaling');
+  });
+
+  it('adds no webhook secret version without GITHUB_WEBHOOK_SECRET_FILE, and pins the newest stored one', () => {
+    const noFile = runScript('all.sh', { GITHUB_WEBHOOK_SECRET_FILE: '' });
+    expect(noFile.status).toBe(0);
+    expect(noFile.stdout).not.toContain('deploy/webhook-secret.sh');
+    expect(noFile.stdout).toMatch(
+      /^GITHUB_WEBHOOK_SECRET_VERSION="\$\(gcloud secrets versions list gh-runner-webhook-secret .*--filter=state=ENABLED/m,
+    );
+  });
+
+  it('refuses a PAT with the autoscaler service before any step', () => {
+    const pat = runScript('all.sh', { GITHUB_AUTH: 'pat', GITHUB_APP_ID: '' });
+    expect(pat.status).not.toBe(0);
+    expect(pat.stderr).toContain('RUNNER_SCALING=cpu');
+    expect(pat.stdout).not.toContain('gcloud');
   });
 
   it('makes a template and a MIG per trust level, the MIG on its own template', () => {
@@ -1125,7 +1774,9 @@ describe('deploy/all.sh --dry-run', () => {
   it('makes only the templates and MIGs with --runners-only', () => {
     const runners = runScript('all.sh', {}, ['--dry-run', '--runners-only']);
     expect(runners.status).toBe(0);
-    expect(runners.stdout).not.toMatch(/gcloud (services|secrets|builds|run deploy|functions|iam)/);
+    expect(runners.stdout).not.toMatch(
+      /gcloud (services|secrets|builds|run deploy|functions|iam|scheduler|logging|monitoring)/,
+    );
     expect(find(runners, 'gcloud', 'compute', 'instance-templates', 'create')).toHaveLength(2);
     expect(find(runners, 'gcloud', 'compute', 'instance-groups', 'managed', 'create')).toHaveLength(2);
     expect(runScript('all.sh', {}, ['--dry-run', '--runners-only', '--skip-template']).status).not.toBe(0);
@@ -1201,6 +1852,9 @@ describe('dry runs leave no temporary files', () => {
     ['instance-template.sh', ['--dry-run', '--trust-level', 'presubmit']],
     ['instance-deleter.sh', ['--dry-run']],
     ['bake-image.sh', ['--dry-run']],
+    ['autoscaler.sh', ['--dry-run']],
+    ['autoscaler-alerts.sh', ['--dry-run']],
+    ['webhook-secret.sh', ['--dry-run']],
   ])('%s', (script, args) => {
     const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
     const result = spawnSync('bash', [path.join(DEPLOY_DIR, script), ...args], {
@@ -1233,6 +1887,10 @@ describe('--help', () => {
     'runner-mig.sh',
     'bake-image.sh',
     'teardown.sh',
+    'webhook-secret.sh',
+    'autoscaler.sh',
+    'autoscaler-pools.sh',
+    'autoscaler-alerts.sh',
   ])('%s explains itself and needs no variable', (script) => {
     const result = spawnSync('bash', [path.join(DEPLOY_DIR, script), '--help'], {
       encoding: 'utf8',
@@ -1310,6 +1968,8 @@ case "$*" in
   "iam roles describe invoker "*) [[ "$*" == *--project=my-project* ]] && echo 'run.routes.invoke' ;;
   "secrets versions list "*) echo 7 ;;
   "secrets versions add "*) echo 8 ;;
+  "compute instance-groups managed describe "*status.autoscaler*)
+    [[ -n "\${STUB_EXISTS:-}" ]] || exit 1; printf '%s\n' "\${STUB_MIG_AUTOSCALER:-}" ;;
   *" describe "*) [[ -n "\${STUB_EXISTS:-}" ]] || exit 1 ;;
 esac
 exit 0
@@ -1453,13 +2113,84 @@ exit 0
     expect(entries(scratch)).toEqual([]);
   });
 
+  it('deploys a new autoscaler, sets its audience, then points the scheduler job at the URL it read', () => {
+    const run = realRun('autoscaler.sh');
+    expect(run.stderr).not.toContain('error');
+    expect(run.status).toBe(0);
+    const verbs = run.calls.map((c) => c.split(' ').slice(0, 3).join(' '));
+    expect(verbs).toEqual([
+      'secrets versions list',
+      'secrets versions list',
+      'iam roles describe',
+      'iam roles create',
+      'projects add-iam-policy-binding my-project',
+      'projects remove-iam-policy-binding my-project',
+      'secrets add-iam-policy-binding gh-runner-github-credential',
+      'secrets add-iam-policy-binding gh-runner-webhook-secret',
+      'run services describe',
+      'run deploy gh-autoscaler',
+      'run services describe',
+      'run services update',
+      'scheduler jobs describe',
+      'scheduler jobs create',
+    ]);
+    expect(run.calls[9]).toContain(
+      '--set-secrets=GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:7,GITHUB_WEBHOOK_SECRET=gh-runner-webhook-secret:7 ',
+    );
+    expect(run.calls[11]).toContain(`--update-env-vars=AUTH_AUDIENCE=${SERVICE_URL}`);
+    expect(run.calls[13]).toContain(`--uri=${SERVICE_URL}/reconcile `);
+    expect(run.calls[13]).toContain(`--oidc-token-audience=${SERVICE_URL} `);
+    expect(run.stdout.trim()).toBe(`AUTOSCALER_URL=${SERVICE_URL}`);
+    expect(run.stderr).toContain(`webhook URL: ${SERVICE_URL}/webhook`);
+  });
+
+  it('updates an existing autoscaler and scheduler job in place', () => {
+    const run = realRun('autoscaler.sh', {
+      STUB_EXISTS: '1',
+      GITHUB_SECRET_VERSION: '3',
+      GITHUB_WEBHOOK_SECRET_VERSION: '2',
+    });
+    expect(run.status).toBe(0);
+    expect(run.calls.filter((c) => c.startsWith('run deploy'))).toHaveLength(1);
+    expect(run.calls.find((c) => c.startsWith('run deploy'))).toContain(`AUTH_AUDIENCE=${SERVICE_URL}`);
+    expect(run.calls.filter((c) => c.startsWith('run services update'))).toHaveLength(0);
+    expect(run.calls.filter((c) => c.startsWith('iam roles update'))).toHaveLength(1);
+    expect(run.calls.filter((c) => c.startsWith('scheduler jobs update http'))).toHaveLength(1);
+    expect(run.calls.filter((c) => c.startsWith('scheduler jobs create'))).toHaveLength(0);
+  });
+
+  it('takes the CPU autoscaler off an existing MIG, and only when it has one', () => {
+    const args = ['--trust-level', 'presubmit', '--template', 'gh-runner-presubmit-t2'];
+    const autoscaled = realRun(
+      'runner-mig.sh',
+      {
+        STUB_EXISTS: '1',
+        STUB_MIG_AUTOSCALER: `https://www.googleapis.com/compute/v1/projects/${PROJECT}/regions/${REGION}/autoscalers/gh-runner-presubmit-abcd`,
+      },
+      args,
+    );
+    expect(autoscaled.status).toBe(0);
+    expect(
+      autoscaled.calls.filter((c) => c.startsWith('compute instance-groups managed stop-autoscaling')),
+    ).toEqual([
+      `compute instance-groups managed stop-autoscaling gh-runner-presubmit --project=${PROJECT} --region=${REGION}`,
+    ]);
+    const plain = realRun('runner-mig.sh', { STUB_EXISTS: '1' }, args);
+    expect(plain.status).toBe(0);
+    expect(plain.calls.some((c) => c.includes('stop-autoscaling'))).toBe(false);
+    expect(plain.calls.some((c) => c.includes('set-autoscaling'))).toBe(false);
+    const fresh = realRun('runner-mig.sh', {}, args);
+    expect(fresh.status).toBe(0);
+    expect(fresh.calls.some((c) => c.includes('autoscal'))).toBe(false);
+  });
+
   it('all.sh --target run deploys everything, passing each value to the steps after it', () => {
     const scratch = fs.mkdtempSync(path.join(tmp, 'scratch-'));
     const run = realRun('all.sh', { DEPLOY_WORK_DIR: '', TMPDIR: scratch, STUB_INVOKERS: invokers }, [
       '--target',
       'run',
     ]);
-    expect(run.stderr).not.toMatch(/error|unknown argument/);
+    expect(run.stderr).not.toMatch(/\berror\b|unknown argument/);
     expect(run.status).toBe(0);
     // The secret version github-secret.sh added is the one the proxy pins; no lookup.
     expect(run.calls.filter((c) => c.startsWith('secrets versions list'))).toHaveLength(0);
@@ -1468,6 +2199,20 @@ exit 0
     );
     expect(run.calls.find((c) => c.startsWith('run deploy gh-instance-deleter'))).toBeDefined();
     expect(run.calls.filter((c) => c.startsWith('functions deploy'))).toHaveLength(0);
+    // The autoscaler pins the key and the webhook secret versions the secret steps added, and its job
+    // calls the URL it printed.
+    expect(run.calls.find((c) => c.startsWith('run deploy gh-autoscaler'))).toContain(
+      '--set-secrets=GITHUB_APP_PRIVATE_KEY=gh-runner-github-credential:8,GITHUB_WEBHOOK_SECRET=gh-runner-webhook-secret:8 ',
+    );
+    expect(run.calls.find((c) => c.startsWith('scheduler jobs create http'))).toContain(
+      `--oidc-token-audience=${SERVICE_URL} `,
+    );
+    expect(run.calls.filter((c) => c.startsWith('logging metrics create'))).toHaveLength(
+      metricFiles().length,
+    );
+    expect(run.calls.filter((c) => c.startsWith('monitoring policies create'))).toHaveLength(
+      policyFiles().length,
+    );
     // The templates carry the URLs the services printed, and each MIG gets its level's template.
     const templates = run.calls.filter((c) => c.startsWith('compute instance-templates create'));
     expect(templates).toHaveLength(2);
