@@ -22,6 +22,12 @@ Instance attributes (metadata) set, as deploy/vm/README.md describes them:
   github-runner-scope   RUNNER_SCOPE (required): ORG, OWNER/REPO or enterprise:SLUG
   github-runner-labels  RUNNER_LABELS_<LEVEL> (default self-hosted,linux,x64,<level>)
   github-runner-group   RUNNER_GROUP_<LEVEL> (default <level>)
+  github-runner-allowed-events  RUNNER_ALLOWED_EVENTS_<LEVEL>: the events the job-started hook lets run
+                        (default pull_request,merge_group for presubmit, push,schedule,workflow_dispatch
+                        for postsubmit; required for any other level)
+  github-runner-allowed-refs, github-runner-allowed-repositories, github-runner-allow-fork-pull-requests
+                        RUNNER_ALLOWED_REFS_<LEVEL>, RUNNER_ALLOWED_REPOSITORIES_<LEVEL>,
+                        RUNNER_ALLOW_FORK_PULL_REQUESTS_<LEVEL> (optional; see deploy/vm/README.md)
   github-runner-mode    RUNNER_MODE (default jit)            github-url  GITHUB_URL (default https://github.com)
   token-proxy-url       TOKEN_PROXY_URL (default: read from the Cloud Run service TOKEN_PROXY_SERVICE)
   instance-deleter-url  INSTANCE_DELETER_URL (default: the function's URL, or with DELETER_TARGET=run the
@@ -112,6 +118,15 @@ metadata=(
   block-project-ssh-keys=TRUE
 )
 if [[ -n "${RUNNER_DEREGISTER:-}" ]]; then metadata+=("github-runner-deregister=$RUNNER_DEREGISTER"); fi
+allowed_events="$(runner_allowed_events "$level")"
+[[ -n "$allowed_events" ]] ||
+  die "RUNNER_ALLOWED_EVENTS_${level^^} is needed: the trust level \"$level\" has no default trust rule"
+metadata+=("github-runner-allowed-events=$allowed_events")
+for key in ALLOWED_REFS ALLOWED_REPOSITORIES ALLOW_FORK_PULL_REQUESTS; do
+  value="$(level_setting "$level" "RUNNER_$key" "")"
+  attribute="github-runner-$(tr '[:upper:]_' '[:lower:]-' <<<"$key")"
+  if [[ -n "$value" ]]; then metadata+=("$attribute=$value"); fi
+done
 
 flags=(--project="$PROJECT_ID" --machine-type="${RUNNER_MACHINE_TYPE:-e2-standard-4}"
   --service-account="$runner_sa")

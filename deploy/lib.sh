@@ -325,6 +325,17 @@ runner_sa_name() { level_setting "$1" RUNNER_SA_NAME "gh-runner-$1"; }
 runner_sa_email() { printf '%s@%s.iam.gserviceaccount.com' "$(runner_sa_name "$1")" "$PROJECT_ID"; }
 runner_group() { level_setting "$1" RUNNER_GROUP "$1"; }
 runner_labels() { level_setting "$1" RUNNER_LABELS "self-hosted,linux,x64,$1"; }
+# The trust rule the VMs' job-started hook enforces (deploy/vm/README.md, "Trust levels"). The two standard
+# levels have defaults: presubmit runs pull requests and merge queue runs, postsubmit pushes, schedules and
+# manual runs. Any other level must set RUNNER_ALLOWED_EVENTS_<LEVEL>: a VM without a rule takes no job.
+runner_allowed_events() {
+  local fallback=""
+  case "$1" in
+    presubmit) fallback="pull_request,merge_group" ;;
+    postsubmit) fallback="push,schedule,workflow_dispatch" ;;
+  esac
+  level_setting "$1" RUNNER_ALLOWED_EVENTS "$fallback"
+}
 runner_mig_name() { printf '%s%s' "$RUNNER_MIG_PREFIX" "$1"; }
 # The level's MIG as the autoscaler's pools name it: projects/P/regions/R/instanceGroupManagers/NAME, or
 # projects/P/zones/Z/... for zonal MIGs (RUNNER_ZONE), as deploy/runner-mig.sh creates them.

@@ -1362,6 +1362,34 @@ describe('deploy/instance-template.sh --dry-run', () => {
     });
   });
 
+  it("gives each level's VMs the trust rule their job-started hook enforces", () => {
+    const rule = (result: ReturnType<typeof runScript>) => {
+      const metadata = dictFlag(
+        flagValues(one(result, 'gcloud', 'compute', 'instance-templates', 'create'), '--metadata')[0]!,
+      );
+      return Object.fromEntries(Object.entries(metadata).filter(([key]) => /^github-runner-allow/.test(key)));
+    };
+    expect(rule(run)).toEqual({ 'github-runner-allowed-events': 'pull_request,merge_group' });
+    const post = runScript('instance-template.sh', env, ['--dry-run', '--trust-level', 'postsubmit']);
+    expect(rule(post)).toEqual({ 'github-runner-allowed-events': 'push,schedule,workflow_dispatch' });
+    const narrowed = runScript(
+      'instance-template.sh',
+      {
+        ...env,
+        RUNNER_ALLOWED_REFS_POSTSUBMIT: 'refs/heads/main refs/tags/v[0-9.]+',
+        RUNNER_ALLOWED_REPOSITORIES_POSTSUBMIT: 'my-org/app',
+        RUNNER_ALLOW_FORK_PULL_REQUESTS_POSTSUBMIT: 'false',
+      },
+      ['--dry-run', '--trust-level', 'postsubmit'],
+    );
+    expect(rule(narrowed)).toEqual({
+      'github-runner-allowed-events': 'push,schedule,workflow_dispatch',
+      'github-runner-allowed-refs': 'refs/heads/main refs/tags/v[0-9.]+',
+      'github-runner-allowed-repositories': 'my-org/app',
+      'github-runner-allow-fork-pull-requests': 'false',
+    });
+  });
+
   it('names the template after the level when TEMPLATE_NAME is not set', () => {
     const named = runScript('instance-template.sh', { ...env, TEMPLATE_NAME: '' }, [
       '--dry-run',
@@ -1408,7 +1436,14 @@ describe('deploy/instance-template.sh --dry-run', () => {
     const unknown = runScript('instance-template.sh', env, ['--dry-run', '--trust-level', 'trusted']);
     expect(unknown.status).not.toBe(0);
     expect(unknown.stderr).toContain('not in TRUST_LEVELS');
-    const single = runScript('instance-template.sh', { ...env, TRUST_LEVELS: 'ci' });
+    const ruleless = runScript('instance-template.sh', { ...env, TRUST_LEVELS: 'ci' });
+    expect(ruleless.status).not.toBe(0);
+    expect(ruleless.stderr).toContain('RUNNER_ALLOWED_EVENTS_CI is needed');
+    const single = runScript('instance-template.sh', {
+      ...env,
+      TRUST_LEVELS: 'ci',
+      RUNNER_ALLOWED_EVENTS_CI: 'push',
+    });
     expect(single.status).toBe(0);
     expect(
       flagValues(one(single, 'gcloud', 'compute', 'instance-templates', 'create'), '--service-account'),
