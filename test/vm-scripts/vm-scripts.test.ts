@@ -211,7 +211,8 @@ function runScript(script: string, env: Record<string, string> = {}): Promise<Sc
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  // Far above what any script here needs (RETRY_DEADLINE_SECONDS is 20): only a hung script meets it.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
