@@ -54,6 +54,9 @@ export default {
       ...base,
       displayName: 'integration',
       testMatch: [`**/test/${integrationFolders}/**/*.test.ts`],
+      // These start processes and sandboxes; a machine busy with other work is slow, not broken. A test
+      // that fails, fails on its own assertion long before this.
+      testTimeout: 300_000,
     },
   ],
 };

@@ -5,7 +5,8 @@
  * fake GitHub (with an added latency standing in for the real round trip), the fake Compute API and the
  * fake Google issuer. autocannon loads them from this process with real, rotating identity tokens, so
  * every request is verified. A bare `node:http` server, also a child process, is the ceiling.
- * Prints a Markdown table and writes it to `--out` (default bench/results/latest.md).
+ * Prints a Markdown report and writes it to `--out` (default bench/results/latest.md; with `--quick`,
+ * whose numbers mean nothing, only to a file `--out` names).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,6 +44,10 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw error;
+  }
+  if (options.help) {
+    process.stdout.write(`${BENCH_USAGE}\n`);
+    return;
   }
   const audit: LogAudit = { lines: [], secrets: new Set() };
   const notes: string[] = [];
@@ -187,10 +192,16 @@ async function main(): Promise<void> {
     processes,
     targets,
   );
-  const out = path.resolve(options.out);
+  if (options.out === undefined) {
+    process.stdout.write(`${report}\nNot written to a file (--quick); --out FILE keeps it.\n`);
+    return;
+  }
+  // A relative --out is where the user is: npm runs scripts in the package root and says where in INIT_CWD.
+  const here = process.env.INIT_CWD ?? process.cwd();
+  const out = path.resolve(here, options.out);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, report);
-  process.stdout.write(`${report}\nWritten to ${path.relative(process.cwd(), out) || out}\n`);
+  process.stdout.write(`${report}\nWritten to ${path.relative(here, out) || out}\n`);
 }
 
 main().catch((error: unknown) => {

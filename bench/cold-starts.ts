@@ -2,7 +2,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { freePort, spawnNode, waitUntilAnswering } from '#sandbox/node-process';
-import { repoRoot, SANDBOX_ORG } from '#sandbox/sandbox';
+import { repoRoot, SANDBOX_ORG, SANDBOX_POLICY } from '#sandbox/sandbox';
 import { log, mb, sleep } from './bench-support.js';
 import type { ProcessRow } from './render-report.js';
 import { residentMemoryMiB } from './resident-memory.js';
@@ -53,13 +53,20 @@ export async function serviceColdStarts(runs: number): Promise<{ proxy: ColdStar
   const minimal = (port: number) => ({
     PATH: process.env.PATH ?? '',
     PORT: String(port),
+    HOST: '127.0.0.1',
     AUTH_AUDIENCE: `http://127.0.0.1:${port}`,
     LOG_LEVEL: 'warn',
   });
   const proxy = await coldStarts(
     'token proxy',
     path.join(root, SERVICE_ENTRY_POINTS['token-proxy'].main),
-    (port) => ({ ...minimal(port), GITHUB_TOKEN: 'ghp_benchmarkColdStartOnly', ALLOWED_SCOPES: SANDBOX_ORG }),
+    (port) => ({
+      ...minimal(port),
+      GITHUB_TOKEN: 'ghp_benchmarkColdStartOnly',
+      ALLOWED_SCOPES: SANDBOX_ORG,
+      // Parsing a policy is part of a real start.
+      POLICY: JSON.stringify(SANDBOX_POLICY),
+    }),
     '/healthz',
     200,
     runs,

@@ -6,8 +6,13 @@ export interface BenchOptions {
   githubLatencyMs: number;
   /** A short run for smoke tests: the numbers are not meaningful, every row is still produced. */
   quick: boolean;
-  /** Where the Markdown report goes. */
-  out: string;
+  /**
+   * Where the Markdown report goes besides stdout: `bench/results/latest.md` by default, nowhere with
+   * `--quick` (its numbers must not replace the committed ones) unless `--out` names a file.
+   */
+  out?: string;
+  /** Print the usage and exit 0. */
+  help: boolean;
   /** Spawns per service for the cold-start median. */
   coldStarts: number;
   /** With --quick, each run also stops after this many requests, to keep the load (and CPU) small. */
@@ -23,10 +28,16 @@ export class BenchUsageError extends Error {
 
 export const BENCH_USAGE = `Usage: npm run bench -- [--duration S] [--github-latency-ms MS] [--quick] [--out FILE]
 
+Measures both services on loopback, as child processes, against the fakes: load, boot storms, cold
+starts and memory. Prints a Markdown report and writes it to bench/results/latest.md. A full run takes
+about 3 minutes on a quiet 2-core machine.
+
   --duration S            seconds per load run (default 5; --quick: 1)
   --github-latency-ms MS  latency the fake GitHub adds to each request (default 20)
-  --quick                 smoke run: every row, at most 200 requests each, meaningless numbers
-  --out FILE              where the Markdown table goes (default bench/results/latest.md)`;
+  --quick                 smoke run in about a minute: every row, at most 200 requests each; the numbers
+                          mean nothing, so the report goes to stdout only, unless --out is given
+  --out FILE              where the Markdown report goes (default bench/results/latest.md)
+  --help                  show this help`;
 
 function number(flag: string, value: string | undefined, min: number, max: number): number {
   const parsed = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
@@ -46,8 +57,12 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
       : [arg, undefined];
     switch (flag) {
       case '--quick':
-        if (inline !== undefined) throw new BenchUsageError('--quick takes no value');
+      case '--help':
+        if (inline !== undefined) throw new BenchUsageError(`${flag} takes no value`);
         given.set(flag, 'true');
+        break;
+      case '-h':
+        given.set('--help', 'true');
         break;
       case '--duration':
       case '--github-latency-ms':
@@ -64,6 +79,7 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
     throw new BenchUsageError('--out needs a file name');
   return {
     quick,
+    help: given.has('--help'),
     durationSeconds: given.has('--duration')
       ? number('--duration', given.get('--duration'), 1, 600)
       : quick
@@ -72,7 +88,7 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
     githubLatencyMs: given.has('--github-latency-ms')
       ? number('--github-latency-ms', given.get('--github-latency-ms'), 0, 10_000)
       : 20,
-    out: out ?? 'bench/results/latest.md',
+    ...(out !== undefined ? { out } : quick ? {} : { out: 'bench/results/latest.md' }),
     coldStarts: quick ? 1 : 7,
     stormSize: quick ? 200 : 1000,
     ...(quick ? { maxRequestsPerRun: 200 } : {}),

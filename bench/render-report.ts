@@ -25,7 +25,7 @@ export interface ProcessRow {
   loadedRssMB: number | undefined;
 }
 
-/** A target from the issue, and whether the run met it. */
+/** A performance target, and whether the run met it. */
 export interface TargetRow {
   target: string;
   measured: string;
@@ -95,7 +95,7 @@ export function renderReport(
       `| ${p.service} | ${fixed(median(p.coldStartsMs))} ms (${fixed(Math.min(...p.coldStartsMs))}–${fixed(Math.max(...p.coldStartsMs))}, n=${p.coldStartsMs.length}) | ${p.readyWhen} | ${mb(p.idleRssMB)} | ${mb(p.loadedRssMB)} |`,
     );
   }
-  lines.push('', '| Target (issue #8) | Measured | Met |', '|---|---|---|');
+  lines.push('', '| Target | Measured | Met |', '|---|---|---|');
   for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`);
   lines.push('', ...meta.notes.map((note) => `- ${note}`), '');
   return lines.join('\n');

@@ -7,7 +7,7 @@ const STORMS: Record<string, string> = {
   'storm/installation-id-set': 'installation id set',
 };
 
-/** The targets, measured on the rows (found by id) and the processes of one run. */
+/** The performance targets, measured on the rows (found by id) and the processes of one run. */
 export function measureTargets(
   rows: readonly LoadRow[],
   processes: readonly ProcessRow[],

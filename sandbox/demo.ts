@@ -5,7 +5,7 @@ import { DEMO_USAGE, DemoUsageError, parseDemoOptions } from './demo/options.js'
 import type { DemoOptions } from './demo/options.js';
 import { startProgress } from './demo/progress.js';
 import { formatSummary, summarize } from './demo/summary.js';
-import { SandboxError, startSandbox } from './sandbox.js';
+import { describeServiceExit, SandboxError, startSandbox } from './sandbox.js';
 
 function progressLine(p: FleetProgress, startedAt: number): string {
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
@@ -33,20 +33,25 @@ async function runDemo(options: DemoOptions): Promise<number> {
       : () => {},
   });
   let stopping = false;
-  const interrupt = () => {
+  const interrupt = (message: string, status: number) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write('\nStopping the sandbox…\n');
+    process.stderr.write(`\n${message}\nStopping the sandbox…\n`);
     sandbox.stop().then(
-      () => process.exit(130),
+      () => process.exit(status),
       (error: unknown) => {
         process.stderr.write(`Stopping the sandbox failed: ${String(error)}\n`);
         process.exit(1);
       },
     );
   };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => interrupt(`Interrupted (${signal}).`, 130));
+  }
+  sandbox.serviceExit.then(
+    (exit) => interrupt(`Demo failed: ${describeServiceExit(exit)}`, 1),
+    () => {},
+  );
 
   const http = createHttpRecorder();
   const progress = createFleetProgress(options.vms);

@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** A free loopback port (released before the caller binds it). */
 export async function freePort(): Promise<number> {
@@ -14,6 +16,27 @@ export async function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** The repository root: the nearest folder above this file with a package.json (works from src or dist). */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the repository root');
+    dir = parent;
+  }
+  return dir;
+}
+
+/**
+ * Node's arguments that preload `dist/sandbox/exit-with-parent.js` (see sandbox/exit-with-parent.ts): the
+ * child exits when its parent goes. The child needs an `'ipc'` entry in its stdio.
+ */
+export function exitWithParentArgs(): string[] {
+  const preload = path.join(repoRoot(), 'dist', 'sandbox', 'exit-with-parent.js');
+  if (!fs.existsSync(preload)) throw new Error(`${preload} is missing: run \`npm run build\` first`);
+  return ['--import', pathToFileURL(preload).href];
 }
 
 /** A Node process started from a built entry point. */
@@ -30,6 +53,10 @@ export interface NodeProcess {
 /**
  * Starts `node entry` with exactly `env` (nothing else of this process's environment leaks in), passing
  * each line it prints to `onLine` and keeping the last 50 for {@link NodeProcess.output}.
+ *
+ * The child runs in its own process group, so a Ctrl-C in the terminal reaches only this process, which
+ * stops its children in order; and it exits when this process goes, however it goes (see
+ * {@link exitWithParentArgs}).
  */
 export function spawnNode(
   entry: string,
@@ -37,7 +64,11 @@ export function spawnNode(
   onLine: (line: string) => void = () => {},
 ): NodeProcess {
   if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
-  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...exitWithParentArgs(), entry], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    detached: true,
+  });
   const lines: string[] = [];
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
@@ -81,7 +112,7 @@ export interface WaitUntilAnsweringOptions {
   path?: string;
   /** The status to wait for; any answer by default. */
   status?: number;
-  /** Default 15 s. */
+  /** Default 60 s: a service starting on a busy machine is slow, not broken; one that exits fails at once. */
   timeoutMs?: number;
   /** Between probes; default 50 ms (the bench, timing cold starts, polls every 2 ms). */
   intervalMs?: number;
@@ -97,13 +128,16 @@ export async function waitUntilAnswering(
   port: number,
   options: WaitUntilAnsweringOptions = {},
 ): Promise<number> {
-  const { path = '/', status: until, timeoutMs = 15_000, intervalMs = 50 } = options;
+  const { path = '/', status: until, timeoutMs = 60_000, intervalMs = 50 } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await probe(port, path);
     if (status !== undefined && (until === undefined || status === until)) return status;
-    if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) {
-      throw new Error(`exited during start-up:\n${spawned.output()}`);
+    const { exitCode, signalCode } = spawned.child;
+    if (exitCode !== null || signalCode !== null) {
+      const how = signalCode === null ? `with status ${exitCode}` : `(killed by ${signalCode})`;
+      const output = spawned.output();
+      throw new Error(`exited during start-up ${how}${output === '' ? '' : `:\n${output}`}`);
     }
     if (Date.now() > deadline) {
       throw new Error(`did not answer on port ${port} within ${timeoutMs / 1000} s:\n${spawned.output()}`);

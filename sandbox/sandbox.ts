@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startFakeComputeApi } from './fakes/compute-api.js';
 import type { FakeComputeApi, FakeMig } from './fakes/compute-api.js';
 import { startFakeGitHub } from './fakes/github-api.js';
@@ -12,7 +12,7 @@ import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
 import { SERVICE_ENTRY_POINTS } from '#entry-points';
-import { freePort, spawnNode, waitUntilAnswering } from './node-process.js';
+import { freePort, repoRoot as packageRoot, spawnNode, waitUntilAnswering } from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
 /** The project every simulated resource lives in. */
@@ -68,15 +68,23 @@ export interface SandboxVm {
 export interface SandboxOptions {
   /** Default 8080; 0 picks a free port. */
   proxyPort?: number;
-  /** Default 8081; 0 picks a free port. */
+  /** Default 8081; 0 picks a free port. Must differ from `proxyPort`. */
   deleterPort?: number;
+  /**
+   * The token proxy's caller policy, as its `POLICY` (inline JSON, or `open`) and `POLICY_FILE` variables;
+   * {@link SANDBOX_POLICY} when neither is given. The proxy validates it and refuses to start with a bad one.
+   */
+  policy?: { POLICY?: string; POLICY_FILE?: string };
   /** VMs per MIG at start; default 2 each. */
   vms?: Partial<Record<RunnerKind, number>>;
   /** Latency the fake GitHub adds to each request, standing in for the real round trip. */
   githubLatencyMs?: number;
   /** How long a deleted instance lingers as DELETING in its MIG; default 1000 ms. */
   deletionDelayMs?: number;
-  /** Extra environment for both services (e.g. `LOG_LEVEL`, `TOKEN_REUSE_MIN_REMAINING_SECONDS`). */
+  /**
+   * Extra environment for both services (e.g. `LOG_LEVEL`, `TOKEN_REUSE_MIN_REMAINING_SECONDS`). Nothing
+   * else of this process's environment reaches them: a `GITHUB_TOKEN` exported in the shell stays out.
+   */
   serviceEnv?: Record<string, string>;
   /** Called with each line the services print. */
   onServiceLog?: (service: string, line: string) => void;
@@ -93,9 +101,43 @@ export interface Sandbox {
   vms(): SandboxVm[];
   /** Process ids of the two services, for measuring them. */
   servicePids: { tokenProxy: number; instanceDeleter: number };
+  /**
+   * Resolves when a service exits while the sandbox runs (it crashed, or something killed it); never
+   * once {@link Sandbox.stop} has begun. The sandbox is then half there: stop it and say so.
+   */
+  serviceExit: Promise<ServiceExit>;
   /** Boots one more VM in a MIG, as the MIG would when it scales out. */
   addVm(kind: RunnerKind, attributes?: Record<string, string>): Promise<SandboxVm>;
+  /**
+   * A `RUNNER_DIR` for running `deploy/vm/` as `vm`: its `run.sh` and `config.sh` start the runner
+   * stand-in (`sandbox/runner-standin/`) against the fake GitHub, keep the runner's state in this
+   * directory and append the stand-in's JSON record to `runner-standin.jsonl` in it (unless
+   * `RUNNER_STANDIN_LOG` says otherwise). Created on first use in a temporary directory; removed by `stop`.
+   */
+  runnerDir(vm: SandboxVm): string;
   stop(): Promise<void>;
+}
+
+/** A service of the sandbox that exited while the sandbox ran. */
+export interface ServiceExit {
+  service: 'token-proxy' | 'instance-deleter';
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines it printed. */
+  output: string;
+}
+
+/** One paragraph saying which service of the sandbox exited, how, and what it printed last. */
+export function describeServiceExit(exit: ServiceExit): string {
+  const how = exit.signal ? `was killed (${exit.signal})` : `exited with status ${exit.code}`;
+  const name = exit.service.replace('-', ' ');
+  const last = exit.output.trim() === '' ? '' : ` Its last lines:\n${exit.output}`;
+  return `the ${name} ${how} while the sandbox was running.${last}`;
+}
+
+/** `value` as one shell word: as is when it is safe, else single-quoted. */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Thrown for a sandbox that cannot start, with a message saying what to do. */
@@ -105,13 +147,11 @@ export class SandboxError extends Error {
 
 /** The repository root: the nearest folder above this file with a package.json (works from src or dist). */
 export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new SandboxError('cannot find the repository root');
-    dir = parent;
+  try {
+    return packageRoot();
+  } catch (error) {
+    throw new SandboxError((error as Error).message);
   }
-  return dir;
 }
 
 async function assertPortFree(port: number, variable: string): Promise<void> {
@@ -155,6 +195,32 @@ async function startService(
   }
 }
 
+/** The proxy's POLICY / POLICY_FILE: what the caller gave, or the sandbox's own policy. */
+function policyEnv(policy: SandboxOptions['policy']): Record<string, string> {
+  const given = Object.entries(policy ?? {}).filter(([, value]) => value !== undefined && value !== '');
+  return given.length > 0 ? Object.fromEntries(given) : { POLICY: JSON.stringify(SANDBOX_POLICY) };
+}
+
+/**
+ * Writes a runner directory whose `run.sh` and `config.sh` exec the stand-in's, with the stand-in pointed
+ * at the fake GitHub, its state kept in `dir` and its JSON record in `dir`/runner-standin.jsonl.
+ */
+function writeRunnerDir(dir: string, standinDir: string, githubUrl: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const script of ['run.sh', 'config.sh']) {
+    const wrapper = [
+      '#!/usr/bin/env bash',
+      `# Written by the sandbox: actions/runner's ${script}, played by the runner stand-in.`,
+      `export SANDBOX_GITHUB_URL=${shellQuote(githubUrl)}`,
+      `export RUNNER_STANDIN_STATE_DIR=${shellQuote(dir)}`,
+      `export RUNNER_STANDIN_LOG=\${RUNNER_STANDIN_LOG-${shellQuote(path.join(dir, 'runner-standin.jsonl'))}}`,
+      `exec ${shellQuote(path.join(standinDir, script))} "$@"`,
+      '',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, script), wrapper, { mode: 0o755 });
+  }
+}
+
 function randomSuffix(): string {
   return crypto.randomBytes(3).toString('hex');
 }
@@ -167,13 +233,20 @@ function randomSuffix(): string {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const proxyPort = options.proxyPort ?? 8080;
   const deleterPort = options.deleterPort ?? 8081;
+  if (proxyPort !== 0 && proxyPort === deleterPort) {
+    throw new SandboxError(
+      `the token proxy and the instance deleter cannot share port ${proxyPort}: give SANDBOX_DELETER_PORT another port`,
+    );
+  }
   await assertPortFree(proxyPort, 'SANDBOX_PROXY_PORT');
   await assertPortFree(deleterPort, 'SANDBOX_DELETER_PORT');
   const root = repoRoot();
   const onLog = options.onServiceLog ?? (() => {});
 
   const cleanups: Array<() => Promise<void>> = [];
+  let stopping = false;
   const stop = async () => {
+    stopping = true;
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   };
 
@@ -285,8 +358,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       for (let i = 0; i < (options.vms?.[kind] ?? 2); i += 1) await addVm(kind);
     }
 
+    // Each service's whole environment, built here: nothing of this process's environment but PATH.
     const baseEnv: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
+      // Loopback only, as the sandbox says: nothing on the network reaches a sandbox service.
+      HOST: '127.0.0.1',
       // google-auth-library asks gcloud for a project when it has none; keep a developer's gcloud out of it.
       CLOUDSDK_CONFIG: path.join(root, '.sandbox', 'no-gcloud'),
       GOOGLE_CLOUD_PROJECT: SANDBOX_PROJECT.projectId,
@@ -306,7 +382,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         GITHUB_APP_ID: String(github.app.id),
         GITHUB_APP_PRIVATE_KEY: github.app.privateKeyPkcs1Pem,
         ALLOWED_SCOPES: `${SANDBOX_ORG};match:${SANDBOX_ORG}/.*`,
-        POLICY: JSON.stringify(SANDBOX_POLICY),
+        ...policyEnv(options.policy),
         ...options.serviceEnv,
       },
       onLog,
@@ -330,6 +406,34 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     );
     cleanups.push(() => deleter.stop());
 
+    const serviceExit = new Promise<ServiceExit>((resolve) => {
+      for (const [service, spawned] of [
+        ['token-proxy', proxy],
+        ['instance-deleter', deleter],
+      ] as const) {
+        spawned.exited.then(
+          (code) => {
+            if (!stopping)
+              resolve({ service, code, signal: spawned.child.signalCode, output: spawned.output() });
+          },
+          () => {},
+        );
+      }
+    });
+
+    let runnersRoot: string | undefined;
+    const runnerDir = (vm: SandboxVm): string => {
+      if (runnersRoot === undefined) {
+        const made = fs.mkdtempSync(path.join(os.tmpdir(), 'gce-github-runners-sandbox-'));
+        runnersRoot = made;
+        cleanups.push(async () => fs.rmSync(made, { recursive: true, force: true }));
+      }
+      const dir = path.join(runnersRoot, vm.name);
+      if (!fs.existsSync(dir))
+        writeRunnerDir(dir, path.join(root, 'sandbox', 'runner-standin'), github.baseUrl);
+      return dir;
+    };
+
     return {
       issuer,
       github,
@@ -339,7 +443,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       migs,
       servicePids: { tokenProxy: proxy.child.pid!, instanceDeleter: deleter.child.pid! },
       vms: () => [...vms.values()],
+      serviceExit,
       addVm,
+      runnerDir,
       stop,
     };
   } catch (error) {

@@ -1,12 +1,20 @@
 #!/usr/bin/env node
-// `npm start`: builds when the sources are newer than the build, then starts the local sandbox — or,
-// when GitHub credentials are configured in the environment, the token proxy itself (and the instance
-// deleter when ALLOWED_MIG_PATTERN is set), as they run in production.
+// `npm start`: builds when the sources are newer than the build, then starts the local sandbox. Always the
+// sandbox, whatever the environment holds (a GITHUB_TOKEN exported by the gh CLI, Codespaces or an Actions
+// job included): production starts through `npm run start:token-proxy` and `npm run start:instance-deleter`
+// (or the container, deploy/container/entrypoint.sh).
 // `npm run demo`, `npm run bench` and `npm run start:<service>` come through here too
-// (`start.js demo|bench|token-proxy|instance-deleter [flags]`), so they also build first when needed.
+// (`start.js [demo|bench|token-proxy|instance-deleter] [flags]`), so they also build first when needed.
+//
+// This process stays the parent of what it starts and nothing outlives it: the first SIGINT or SIGTERM is
+// passed on (SIGHUP as SIGTERM), once; when its own parent goes away (npm exits on SIGTERM without passing
+// it on) it stops the child; the child exits by itself if this process is killed outright
+// (sandbox/exit-with-parent.ts). It exits with the child's status.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { setInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,46 +44,50 @@ if (sourcesChanged()) {
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
-const env = process.env;
-const [command = 'start', ...args] = process.argv.slice(2);
 // After the build: the one list of entry paths (services/entry-points.ts), as compiled.
 const { SERVICE_ENTRY_POINTS, TOOL_ENTRY_POINTS } = await import('#entry-points');
-const production = command === 'start' && Boolean(env.GITHUB_TOKEN || env.GITHUB_APP_ID);
-const entries = Object.hasOwn(SERVICE_ENTRY_POINTS, command)
-  ? [SERVICE_ENTRY_POINTS[command].main]
-  : command === 'demo' || command === 'bench'
-    ? [TOOL_ENTRY_POINTS[command]]
-    : command !== 'start'
-      ? usage(command)
-      : production
-        ? [
-            SERVICE_ENTRY_POINTS['token-proxy'].main,
-            ...(env.ALLOWED_MIG_PATTERN ? [SERVICE_ENTRY_POINTS['instance-deleter'].main] : []),
-          ]
-        : [TOOL_ENTRY_POINTS.sandbox];
+const { exitWithParentArgs } = await import('#sandbox/node-process');
+
+// `start.js --help` and `npm start -- --help` are the sandbox's flags.
+const argv = process.argv.slice(2);
+const [command, ...args] = argv.length === 0 || argv[0].startsWith('-') ? ['start', ...argv] : argv;
+const entry = Object.hasOwn(SERVICE_ENTRY_POINTS, command)
+  ? SERVICE_ENTRY_POINTS[command].main
+  : command === 'start'
+    ? TOOL_ENTRY_POINTS.sandbox
+    : command === 'demo' || command === 'bench'
+      ? TOOL_ENTRY_POINTS[command]
+      : usage(command);
 
 function usage(unknown) {
   const known = ['start', 'demo', 'bench', ...Object.keys(SERVICE_ENTRY_POINTS)];
   console.error(`unknown command ${JSON.stringify(unknown)}: use one of ${known.join(', ')}`);
-  process.exit(64);
+  process.exit(2);
 }
 
-const children = entries.map((entry, index) =>
-  spawn(process.execPath, [path.join(root, entry), ...args], {
-    cwd: root,
-    stdio: 'inherit',
-    // The second service gets the next port, so both fit on one machine.
-    env: index === 0 ? env : { ...env, PORT: String(Number(env.DELETER_PORT ?? 8081)) },
-  }),
-);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => children.forEach((child) => child.kill(signal)));
-}
-let remaining = children.length;
-let failed = 0;
-for (const child of children) {
-  child.on('exit', (code) => {
-    if (code) failed = code;
-    if (--remaining === 0) process.exit(failed);
-  });
-}
+const child = spawn(process.execPath, [...exitWithParentArgs(), path.join(root, entry), ...args], {
+  cwd: root,
+  stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  // npm runs scripts in the package root and says in INIT_CWD where the user is; without npm, it is here.
+  env: { ...process.env, INIT_CWD: process.env.INIT_CWD ?? process.cwd() },
+});
+
+// Once: a Ctrl-C reaches the child from the terminal too, and a service stops at once on a second signal.
+let passed = false;
+const pass = (signal) => {
+  if (passed || child.exitCode !== null || child.signalCode !== null) return;
+  passed = true;
+  child.kill(signal);
+};
+process.on('SIGINT', () => pass('SIGINT'));
+process.on('SIGTERM', () => pass('SIGTERM'));
+process.on('SIGHUP', () => pass('SIGTERM'));
+
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) pass('SIGTERM');
+}, 250).unref();
+
+child.on('exit', (code, signal) => {
+  process.exit(code ?? 128 + (os.constants.signals[signal] ?? 0));
+});

@@ -19,15 +19,21 @@ export interface RunServiceOptions<C extends CommonConfig> {
 
 /**
  * Starts a service as a plain HTTP server (Cloud Run, the sandbox, local use): reads its configuration,
- * builds the app, listens on `PORT` with graceful shutdown on SIGTERM, and logs one `<name> listening`
- * line. Configuration problems and start-up failures end the process as {@link runMain} describes.
+ * builds the app, listens on `PORT` (on `HOST` when set, else on all interfaces) with graceful shutdown
+ * on SIGTERM, and logs one `<name> listening` line. Configuration problems and start-up failures end the
+ * process as {@link runMain} describes.
  */
 export function runService<C extends CommonConfig>(options: RunServiceOptions<C>): void {
   runMain(async () => {
     const config = options.loadConfig();
     const logger = createLogger({ level: config.logLevel, base: { service: options.name } });
     const app = options.create(config, { logger });
-    const { port } = await startServer(app, { port: config.port, logger, handleSignals: true });
+    const { port } = await startServer(app, {
+      port: config.port,
+      ...(config.host === undefined ? {} : { host: config.host }),
+      logger,
+      handleSignals: true,
+    });
     logger.info({ port, ...options.describe(config) }, `${options.name.replace(/-/g, ' ')} listening`);
   });
 }

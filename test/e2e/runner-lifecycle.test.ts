@@ -28,7 +28,7 @@ beforeAll(async () => {
     deletionDelayMs: 100,
     onServiceLog: (service, line) => serviceLog.push(`${service} ${line}`),
   });
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await sandbox?.stop();
@@ -60,7 +60,7 @@ async function vmScript(vm: SandboxVm, script: string, env: Record<string, strin
         RETRY_BASE_SECONDS: '0.1',
         ...env,
       },
-      timeout: 30_000,
+      timeout: 240_000,
     });
     return { code: 0, output: stdout + stderr };
   } catch (error) {
@@ -162,7 +162,7 @@ describe('a fleet of VMs through their whole lives', () => {
       });
     }
     await waitFor(() => sandbox.vms().filter((vm) => names.has(vm.name)).length === 0);
-  }, 90_000);
+  }, 300_000);
 
   it('deletes an idle VM only when its MIG wants to shrink, and never a busy one', async () => {
     // The local busy check, so that RUNNER_BUSY_CHECK decides busy or idle here; the default source (GitHub,
@@ -183,7 +183,7 @@ describe('a fleet of VMs through their whole lives', () => {
     expect(gone.code).toBe(0);
     await waitFor(() => !sandbox.vms().some((vm) => vm.name === idle.name));
     expect(sandbox.vms().map((vm) => vm.name)).toContain(busy.name);
-  }, 60_000);
+  }, 300_000);
 });
 
 describe('what an attacker on a runner VM can do', () => {
@@ -271,7 +271,7 @@ describe('what an attacker on a runner VM can do', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

@@ -16,7 +16,7 @@ const demo = path.join(root, TOOL_ENTRY_POINTS.demo);
 function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   if (!fs.existsSync(demo)) throw new Error(`${demo} is missing: run \`npm run build\` first`);
   return new Promise((resolve) => {
-    execFile(process.execPath, [demo, ...args], { cwd: root, timeout: 60_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [demo, ...args], { cwd: root, timeout: 240_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
     );
   });
@@ -174,5 +174,6 @@ describe('npm run demo', () => {
     expect(formatSummary(summary)).toContain(
       `Attacks: ${summary.attacks.attempted} of ${summary.attacks.attempted} refused`,
     );
-  }, 60_000);
+    // A sandbox and a fleet of processes: minutes on a busy machine, never a timing assertion.
+  }, 300_000);
 });
