@@ -33,6 +33,12 @@ export const RUNNER_LABELS: Readonly<Record<RunnerKind, string[]>> = {
   postsubmit: ['self-hosted', 'linux', 'x64', 'postsubmit'],
 };
 
+/** The events each kind of VM's runner may run (deploy/lib.sh's defaults for the two trust levels). */
+export const ALLOWED_EVENTS: Readonly<Record<RunnerKind, string>> = {
+  presubmit: 'pull_request,merge_group',
+  postsubmit: 'push,schedule,workflow_dispatch',
+};
+
 /**
  * The caller policy the sandbox's token proxy runs with: each kind of VM may register only runners of its
  * own group and labels, and presubmit VMs get no registration tokens at all (jitOnly).
@@ -213,6 +219,8 @@ function writeRunnerDir(dir: string, standinDir: string, githubUrl: string): voi
       `# Written by the sandbox: actions/runner's ${script}, played by the runner stand-in.`,
       `export SANDBOX_GITHUB_URL=${shellQuote(githubUrl)}`,
       `export RUNNER_STANDIN_STATE_DIR=${shellQuote(dir)}`,
+      // The printed commands run a presubmit VM: its stand-in job is a pull request, which its rule allows.
+      `export RUNNER_STANDIN_JOB_EVENT=\${RUNNER_STANDIN_JOB_EVENT-pull_request}`,
       `export RUNNER_STANDIN_LOG=\${RUNNER_STANDIN_LOG-${shellQuote(path.join(dir, 'runner-standin.jsonl'))}}`,
       `exec ${shellQuote(path.join(standinDir, script))} "$@"`,
       '',
@@ -336,6 +344,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             'github-runner-labels': RUNNER_LABELS[kind].join(','),
             'github-runner-group': kind,
             'github-runner-mode': 'jit',
+            // The trust rule the job-started hook enforces, as deploy/instance-template.sh sets it per level.
+            'github-runner-allowed-events': ALLOWED_EVENTS[kind],
             'token-proxy-url': proxyUrl,
             'instance-deleter-url': deleterUrl,
             'github-url': 'https://github.com',
