@@ -59,7 +59,12 @@ export async function serviceColdStarts(runs: number): Promise<{ proxy: ColdStar
   const proxy = await coldStarts(
     'token proxy',
     path.join(root, SERVICE_ENTRY_POINTS['token-proxy'].main),
-    (port) => ({ ...minimal(port), GITHUB_TOKEN: 'ghp_benchmarkColdStartOnly', ALLOWED_SCOPES: SANDBOX_ORG }),
+    (port) => ({
+      ...minimal(port),
+      GITHUB_TOKEN: 'ghp_benchmarkColdStartOnly',
+      ALLOWED_SCOPES: SANDBOX_ORG,
+      POLICY: 'open',
+    }),
     '/healthz',
     200,
     runs,
