@@ -37,6 +37,8 @@ export interface ProxyOptions {
   requestTimeoutMs?: number;
   /** Another GitHub in front of the fake (a test's hanging front); the fake's URL by default. */
   githubApiUrl?: string;
+  /** Another certificate URL (a hanging front of the issuer); the fake issuer's by default. */
+  certsUrl?: string;
 }
 
 /** Fakes that outlive one proxy: start once per test file. */
@@ -101,7 +103,7 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
         };
   const config = loadConfig({
     AUTH_AUDIENCE: PROXY_AUDIENCE,
-    ID_TOKEN_CERTS_URL: fakes.issuer.certsUrl,
+    ID_TOKEN_CERTS_URL: options.certsUrl ?? fakes.issuer.certsUrl,
     GITHUB_API_URL: options.githubApiUrl ?? fakes.github.baseUrl,
     ...credentials,
     ALLOWED_SCOPES: (options.allowed ?? ['my-org', 'match:my-org/.*', 'enterprise:acme']).join(';'),
