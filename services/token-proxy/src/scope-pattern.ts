@@ -63,7 +63,8 @@ export function compileScopePattern(entry: string): ValuePattern {
   }
   let canonical: string;
   try {
-    canonical = formatScope(parseScope(entry));
+    // Configured literals match case-insensitively, the `enterprise:` prefix included.
+    canonical = formatScope(parseScope(entry.replace(/^enterprise:/i, 'enterprise:')));
   } catch (error) {
     if (!(error instanceof ScopeError)) throw error;
     throw new PatternError(
