@@ -137,7 +137,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   }
 
   let policy: Policy = OPEN_POLICY;
-  const openPolicy = present.POLICY?.trim() === OPEN_POLICY_SETTING;
+  const openPolicy = present.POLICY?.trim().toLowerCase() === OPEN_POLICY_SETTING;
   const policyConfigured = (present.POLICY !== undefined && !openPolicy) || present.POLICY_FILE !== undefined;
   if (present.POLICY !== undefined && present.POLICY_FILE !== undefined) {
     problems.push('POLICY: set POLICY or POLICY_FILE, not both');
