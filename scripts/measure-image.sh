@@ -171,6 +171,6 @@ measure() {
 
 # Cloud Run sets PORT; 0 lets the kernel choose, and the service logs the port it got.
 measure token-proxy 'token proxy listening' /healthz \
-  '{"PORT":"0","LOG_LEVEL":"info","AUTH_AUDIENCE":"https://token-proxy.example.run.app","GITHUB_TOKEN":"dummy","ALLOWED_SCOPES":"my-org"}'
+  '{"PORT":"0","LOG_LEVEL":"info","AUTH_AUDIENCE":"https://token-proxy.example.run.app","GITHUB_TOKEN":"dummy","ALLOWED_SCOPES":"my-org","POLICY":"open"}'
 measure instance-deleter 'instance deleter listening' / \
   '{"PORT":"0","LOG_LEVEL":"info","AUTH_AUDIENCE":"https://instance-deleter.example.run.app","ALLOWED_MIG_PATTERN":"gh-runner-.*","GOOGLE_CLOUD_PROJECT":"example-project"}'

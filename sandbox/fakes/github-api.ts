@@ -85,6 +85,8 @@ export interface FakeGitHub extends RunningFake {
   addOrg(login: string, options?: { runnerGroups?: string[] }): void;
   /** Adds a repository, `owner/name`; the owner may be an org or a user. */
   addRepo(fullName: string): void;
+  /** Renames (or transfers) a repository; requests for its former name get GitHub's 301/307 redirect. */
+  renameRepo(from: string, to: string): void;
   /** Adds an enterprise; runner groups as for {@link FakeGitHub.addOrg}. */
   addEnterprise(slug: string, options?: { runnerGroups?: string[] }): void;
   /** Installs the App on an account; returns the installation id. */
@@ -173,6 +175,7 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
     issuedTokens: state.issued,
     addOrg: (login, o) => state.addOrg(login, o),
     addRepo: (fullName) => state.addRepo(fullName),
+    renameRepo: (from, to) => state.renameRepo(from, to),
     addEnterprise: (slug, o) => state.addEnterprise(slug, o),
     addInstallation: (o) => state.addInstallation(o),
     addPat: (token, o) => state.addPat(token, o),

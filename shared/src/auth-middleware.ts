@@ -21,15 +21,76 @@ export function bearerToken(req: Request): string {
   return match[1]!;
 }
 
+/** The header Cloud Run checks IAM on instead of `Authorization` when a request carries it. */
+export const SERVERLESS_AUTHORIZATION = 'x-serverless-authorization';
+
+export interface AuthMiddlewareOptions {
+  /**
+   * What a route does with `X-Serverless-Authorization`. Cloud Run checks IAM on that header when it is
+   * present and passes `Authorization` to the container untouched
+   * (https://cloud.google.com/run/docs/authenticating/service-to-service), so a request carrying both can
+   * get past IAM as one identity and be authorized here as another.
+   *
+   * - `'same-token'` (default): a request with `X-Serverless-Authorization` must carry the same token in
+   *   `Authorization` (compared without the signature, which Cloud Run may remove from the header it checked),
+   *   else 400; one with only `X-Serverless-Authorization` is 401, since only `Authorization` is verified here.
+   * - `'ignore'`: the header is IAM's business alone, as on a route behind Identity-Aware Proxy, where it
+   *   carries IAP's own token and the user's identity comes in `x-goog-iap-jwt-assertion`.
+   */
+  serverlessAuthorization?: 'same-token' | 'ignore';
+}
+
+/** The signed part of a JWT (header and payload), or the whole value when it is not JWT-shaped. */
+function signedPart(token: string): string {
+  const parts = token.split('.');
+  return parts.length === 3 ? `${parts[0]}.${parts[1]}` : token;
+}
+
 /**
- * Verifies the caller's Google identity token and stores who it is in `res.locals.caller`. A refusal is
- * a 401 naming the reason; `WWW-Authenticate` follows RFC 6750. Nothing of the token is echoed or logged.
+ * Refuses a request whose `X-Serverless-Authorization` names another identity than its `Authorization`,
+ * or that carries only the former. Nothing of either token is echoed.
  */
-export function createAuthMiddleware(verifier: IdTokenVerifier): RequestHandler {
+function assertOneIdentity(req: Request, token: string | undefined): void {
+  const headers = req.rawHeaders.filter(
+    (name, i) => i % 2 === 0 && name.toLowerCase() === SERVERLESS_AUTHORIZATION,
+  );
+  if (headers.length === 0) return;
+  if (headers.length > 1) {
+    throw new HttpError(400, 'more than one X-Serverless-Authorization header');
+  }
+  if (token === undefined) {
+    throw new HttpError(
+      401,
+      'X-Serverless-Authorization is not verified by this service: send the identity token in Authorization (it may be in both)',
+      { 'WWW-Authenticate': 'Bearer' },
+    );
+  }
+  const match = BEARER.exec(String(req.headers[SERVERLESS_AUTHORIZATION]).trim());
+  if (!match || signedPart(match[1]!) !== signedPart(token)) {
+    throw new HttpError(
+      400,
+      'Authorization and X-Serverless-Authorization carry different identity tokens: Cloud Run checks IAM on one and this service would authorize the other; send one token, in Authorization, or the same token in both',
+    );
+  }
+}
+
+/**
+ * Verifies the caller's Google identity token, from `Authorization` only, and stores who it is in
+ * `res.locals.caller`. A refusal is a 401 naming the reason; `WWW-Authenticate` follows RFC 6750. A request
+ * that names a second identity in `X-Serverless-Authorization` is refused as
+ * {@link AuthMiddlewareOptions.serverlessAuthorization} says. Nothing of the token is echoed or logged.
+ */
+export function createAuthMiddleware(
+  verifier: IdTokenVerifier,
+  options: AuthMiddlewareOptions = {},
+): RequestHandler {
+  const checkServerless = (options.serverlessAuthorization ?? 'same-token') === 'same-token';
   return (req: Request, res: Response, next: NextFunction) => {
     let token: string;
     try {
+      if (checkServerless && req.headers.authorization === undefined) assertOneIdentity(req, undefined);
       token = bearerToken(req);
+      if (checkServerless) assertOneIdentity(req, token);
     } catch (error) {
       next(toHttpError(error));
       return;
@@ -45,6 +106,7 @@ export function createAuthMiddleware(verifier: IdTokenVerifier): RequestHandler 
 }
 
 function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
   if (error instanceof AuthError) {
     return new HttpError(401, error.message, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
   }

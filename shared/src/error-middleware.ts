@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import { abbreviate } from './abbreviate.js';
 import { HttpError } from './http-error.js';
 import type { Logger } from './logger.js';
 import { requestLog } from './request-logger.js';
@@ -57,9 +58,10 @@ export function createErrorMiddleware(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** Answers 404 for any path no route claimed. */
+/** Answers 404 for any path no route claimed, echoing the path only as far as {@link abbreviate} does. */
 export function notFound(): RequestHandler {
-  return (req, _res, next) => next(new HttpError(404, `no such endpoint: ${req.method} ${req.path}`));
+  return (req, _res, next) =>
+    next(new HttpError(404, `no such endpoint: ${req.method} ${abbreviate(req.path)}`));
 }
 
 /** Answers 405 with `Allow` for a path whose methods are `allowed`. */

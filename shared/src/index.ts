@@ -1,7 +1,9 @@
-export { createAuthMiddleware, callerOf } from './auth-middleware.js';
+export { abbreviate, MAX_ECHOED_LENGTH } from './abbreviate.js';
+export { createAuthMiddleware, callerOf, SERVERLESS_AUTHORIZATION } from './auth-middleware.js';
+export type { AuthMiddlewareOptions } from './auth-middleware.js';
 export { describeCaller, requireComputeEngineClaims } from './caller-identity.js';
 export type { CallerIdentity, ComputeEngineClaims } from './caller-identity.js';
-export { commonEnvShape, commonConfigFrom } from './common-config.js';
+export { audienceProblem, commonEnvShape, commonConfigFrom } from './common-config.js';
 export type { CommonConfig } from './common-config.js';
 export { ConfigError, describeIssues } from './config-error.js';
 export { createServiceApp } from './create-service-app.js';
@@ -15,6 +17,9 @@ export type { SigningKeyCache, SigningKeyCacheOptions, SigningKeys } from './sig
 export { createLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { envInteger, parseEnv } from './parse-env.js';
+export { parseList } from './parse-list.js';
+export { parseStrictJson, StrictJsonError } from './parse-strict-json.js';
+export type { JsonRefusal } from './parse-strict-json.js';
 export type { Env } from './parse-env.js';
 export { compilePattern, compileAnchoredRegex, matchesAny, PatternError } from './pattern.js';
 export type { PatternOptions, ValuePattern } from './pattern.js';

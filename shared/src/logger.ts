@@ -35,7 +35,14 @@ const REDACTED_PATHS = [
 
 export interface LoggerOptions {
   level?: string;
-  /** Where lines go; stdout by default. Tests pass a stream to read them back. */
+  /**
+   * Where lines go; by default stdout, written synchronously. Tests pass a stream to read them back.
+   *
+   * Synchronous because of shutdown: pino's default asynchronous stdout flushes what is pending when the
+   * process exits, and sonic-boom retries a write that fails with EPIPE forever, so a service whose stdout
+   * reader had gone never exited on SIGTERM (its shutdown lines were still pending). A synchronous write
+   * fails at once, and pino then stops writing to the broken pipe. Cloud Run reads stdout as lines arrive.
+   */
   destination?: DestinationStream;
   /** Fields on every line, such as the service name. */
   base?: Record<string, unknown>;
@@ -58,6 +65,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    options.destination,
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

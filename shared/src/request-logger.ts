@@ -1,4 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { abbreviate } from './abbreviate.js';
 import type { Logger } from './logger.js';
 import { parseTraceContext, traceLogFields } from './trace-context.js';
 
@@ -25,7 +26,8 @@ export function maskQuery(url: string): string {
 /**
  * Gives each request a child logger (`res.locals.log`) carrying its trace, and writes one line per
  * request when the response ends, with an `httpRequest` Cloud Logging understands. Headers are never
- * logged: the `Authorization` header holds the caller's identity token.
+ * logged: the `Authorization` header holds the caller's identity token. The URL, path and User-Agent, which
+ * the caller chooses, are cut to {@link abbreviate}'s length.
  */
 export function createRequestLogger(logger: Logger, options: RequestLoggerOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -34,21 +36,22 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
     const log = logger.child(traceLogFields(trace, options.projectId));
     res.locals.log = log;
     res.on('finish', () => {
+      const userAgent = req.get('user-agent');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const status = res.statusCode;
       const line = {
         httpRequest: {
           requestMethod: req.method,
-          requestUrl: maskQuery(req.originalUrl),
+          requestUrl: abbreviate(maskQuery(req.originalUrl)),
           status,
           responseSize: res.get('content-length'),
-          userAgent: req.get('user-agent'),
+          userAgent: userAgent === undefined ? undefined : abbreviate(userAgent),
           remoteIp: req.ip,
           latency: `${seconds.toFixed(6)}s`,
           protocol: `HTTP/${req.httpVersion}`,
         },
       };
-      const message = `${req.method} ${req.path} ${status}`;
+      const message = `${req.method} ${abbreviate(req.path)} ${status}`;
       if (status >= 500) log.error(line, message);
       else if (status >= 400) log.warn(line, message);
       else log.info(line, message);

@@ -20,8 +20,8 @@ export interface RunServiceOptions<C extends CommonConfig> {
 /**
  * Starts a service as a plain HTTP server (Cloud Run, the sandbox, local use): reads its configuration,
  * builds the app, listens on `PORT` (on `HOST` when set, else on all interfaces) with graceful shutdown
- * on SIGTERM, and logs one `<name> listening` line. Configuration problems and start-up failures end the
- * process as {@link runMain} describes.
+ * on SIGTERM, and logs one `<name> listening` line, then one warning line per entry of the configuration's
+ * `warnings`. Configuration problems and start-up failures end the process as {@link runMain} describes.
  */
 export function runService<C extends CommonConfig>(options: RunServiceOptions<C>): void {
   runMain(async () => {
@@ -35,5 +35,7 @@ export function runService<C extends CommonConfig>(options: RunServiceOptions<C>
       handleSignals: true,
     });
     logger.info({ port, ...options.describe(config) }, `${options.name.replace(/-/g, ' ')} listening`);
+    // Every start, not only the first: a setting that is probably a mistake stays visible in each revision's logs.
+    for (const warning of config.warnings ?? []) logger.warn({ configuration: true }, warning);
   });
 }

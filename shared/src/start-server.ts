@@ -79,15 +79,23 @@ export async function startServer(
   };
 
   if (options.handleSignals) {
+    // A log line must never keep the process from exiting (stdout may be a pipe whose reader has gone).
+    const log = (write: () => void) => {
+      try {
+        write();
+      } catch {
+        // Nothing to do: the line is lost, the shutdown goes on.
+      }
+    };
     const onSignal = (signal: string) => {
-      logger.info({ signal }, 'shutting down: finishing in-flight requests');
+      log(() => logger.info({ signal }, 'shutting down: finishing in-flight requests'));
       close().then(
         () => {
-          logger.info('shut down');
+          log(() => logger.info('shut down'));
           process.exit(0);
         },
         (error: unknown) => {
-          logger.error({ errorName: (error as Error | undefined)?.name }, 'shutdown failed');
+          log(() => logger.error({ errorName: (error as Error | undefined)?.name }, 'shutdown failed'));
           process.exit(1);
         },
       );

@@ -6,10 +6,11 @@
 import fc from 'fast-check';
 import { compilePattern, PatternError } from '#shared';
 import { formatScope, parseScope, parsePolicy, ScopeError, scopeCacheKey, scopePath } from '#token-proxy';
+import { compileScopePattern } from '../../services/token-proxy/src/scope-pattern.js';
 import { serveApp } from '#test-support/serve-app';
 import type { ServedApp } from '#test-support/serve-app';
 import { createSecretAudit, secretShapes } from '#test-support/secret-audit';
-import { buildProxy, startProxyFakes } from '#test-support/token-proxy-harness';
+import { buildProxy, startProxyFakes, vm } from '#test-support/token-proxy-harness';
 import type { Proxy, ProxyFakes } from '#test-support/token-proxy-harness';
 
 /** One path segment GitHub names may occupy: no `/`, `%`, `?`, `#`, whitespace, non-ASCII; not `.` or `..`. */
@@ -208,6 +209,46 @@ describe('compilePattern', () => {
   });
 });
 
+// Issue 11 §3: an allow-list entry either can match some scope a caller may ask for, or stops the start.
+describe('scope entries of ALLOWED_SCOPES, DENIED_SCOPES and policies', () => {
+  it('accept a literal only when a caller can ask for it, and then match that request', () => {
+    const text = fc.string({ unit: fc.constantFrom(...'ab-/ *:.Ee'.split('')), maxLength: 12 });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          text,
+          text.map((t) => `enterprise:${t}`),
+        ),
+        (entry) => {
+          let pattern;
+          try {
+            pattern = compileScopePattern(entry);
+          } catch (error) {
+            expect(error).toBeInstanceOf(PatternError);
+            expect((error as Error).message).toContain(JSON.stringify(entry));
+            return;
+          }
+          // Accepted: the scope a caller would send for it parses, and the entry matches its canonical name.
+          const requested = formatScope(parseScope(entry.replace(/^enterprise:/i, 'enterprise:')));
+          expect(pattern.test(requested)).toBe(true);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuse every regex written in the upstream glob style, naming the regex that was meant', () => {
+    const name = fc.string({ unit: fc.constantFrom(...'abc1'.split('')), minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(name, fc.constantFrom('/*', '-*'), (prefix, glob) => {
+        expect(() => compileScopePattern(`match:${prefix}${glob}`)).toThrow(
+          `Write ${JSON.stringify(`match:${prefix}${glob[0]}.*`)}`,
+        );
+      }),
+    );
+  });
+});
+
 describe('the policy', () => {
   it('parses any document into rules or a PolicyError, never anything else', () => {
     const value = fc.oneof(
@@ -365,9 +406,11 @@ describe('end to end through the proxy', () => {
           const policy = {
             rules: rules.map((r, i) => ({
               name: `rule-${i}`,
+              // A rule must name service accounts or projects (issue 15 §2): without service accounts it
+              // names the callers' project, which every caller here is in.
               callers: r.serviceAccounts
                 ? { serviceAccounts: r.serviceAccounts.map((e) => e.toUpperCase()) }
-                : {},
+                : { projects: ['runners-prod'] },
               scopes: r.scopes,
             })),
           };
@@ -375,7 +418,7 @@ describe('end to end through the proxy', () => {
             (r) => (!r.serviceAccounts || r.serviceAccounts.includes(email)) && r.scopes.includes(scope),
           );
           const { proxy, url } = await serve({ policy });
-          const res = await register(url, proxy.token({ email }), scope);
+          const res = await register(url, proxy.token({ email, compute: vm('gh-runner-1') }), scope);
           expect(res.status).toBe(expected ? 200 : 403);
           if (!expected)
             expect(res.body.error).toBe(`this caller may not get tokens for scope ${JSON.stringify(scope)}`);

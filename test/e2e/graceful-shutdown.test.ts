@@ -34,6 +34,7 @@ it('finishes an in-flight request after SIGTERM, refuses new connections, and ex
     GITHUB_API_URL: github.baseUrl,
     GITHUB_TOKEN: 'ghp_shutdownTestPersonalAccessToken0123456',
     ALLOWED_SCOPES: 'my-org',
+    POLICY: 'open',
     LOG_LEVEL: 'info',
   });
   try {

@@ -578,4 +578,43 @@ describe('fake GitHub API', () => {
       response: { data: { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' } },
     });
   });
+
+  describe('renamed repositories', () => {
+    const admin = { authorization: 'token ghp_admin' };
+
+    it('redirects a POST for the former name with 307 to /repositories/{id}, as GitHub does', async () => {
+      github.renameRepo('acme/app', 'acme/web');
+      const res = await fetch(`${github.url}/repos/acme/app/actions/runners/registration-token`, {
+        method: 'POST',
+        headers: admin,
+        redirect: 'manual',
+      });
+      expect(res.status).toBe(307);
+      expect(res.headers.get('location')).toMatch(
+        new RegExp(`^${github.url}/repositories/\\d+/actions/runners/registration-token$`),
+      );
+      expect(await res.json()).toMatchObject({ message: 'Temporary Redirect' });
+    });
+
+    it('redirects a GET with 301, and serves the repository at its new name and at /repositories/{id}', async () => {
+      github.renameRepo('acme/app', 'acme/web');
+      const moved = await fetch(`${github.url}/repos/acme/app/actions/runners`, {
+        headers: admin,
+        redirect: 'manual',
+      });
+      expect(moved.status).toBe(301);
+      const followed = await fetch(`${github.url}/repos/acme/app/actions/runners`, { headers: admin });
+      expect(followed.status).toBe(200);
+      const byName = await fetch(`${github.url}/repos/acme/web/actions/runners`, { headers: admin });
+      expect(byName.status).toBe(200);
+    });
+
+    it('keeps the runners of a renamed repository', () => {
+      github.addRunner(REPO, { name: 'r1' });
+      github.renameRepo('acme/app', 'acme/web');
+      expect(github.listRunners({ kind: 'repo', owner: 'acme', repo: 'web' }).map((r) => r.name)).toEqual([
+        'r1',
+      ]);
+    });
+  });
 });

@@ -286,6 +286,79 @@ describe('identity-token auth middleware', () => {
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
   });
+
+  // Issue 15 §5: Cloud Run checks IAM on X-Serverless-Authorization when present and passes Authorization
+  // on unchecked, so a request carrying both could get in as one identity and be authorized as another.
+  describe('X-Serverless-Authorization', () => {
+    const other = () => mint({ email: 'someone-else@p.iam.gserviceaccount.com' });
+    const withoutSignature = (token: string) => token.split('.').slice(0, 2).join('.') + '.';
+
+    it('refuses a request whose two headers carry different tokens, naming the problem (400)', async () => {
+      const res = await request(app)
+        .get('/whoami')
+        .set('Authorization', `Bearer ${mint()}`)
+        .set('X-Serverless-Authorization', `Bearer ${other()}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatch(
+        /^Authorization and X-Serverless-Authorization carry different identity tokens: Cloud Run checks IAM on one/,
+      );
+    });
+
+    it('refuses a request whose X-Serverless-Authorization is not a Bearer token', async () => {
+      const res = await request(app)
+        .get('/whoami')
+        .set('Authorization', `Bearer ${mint()}`)
+        .set('X-Serverless-Authorization', 'Basic abc');
+      expect(res.status).toBe(400);
+    });
+
+    it.each([
+      ['the same token', (token: string) => token],
+      ['the same token without its signature, as Cloud Run may pass it on', withoutSignature],
+    ])('accepts %s in both headers', async (_, serverless) => {
+      const token = mint({ compute: VM });
+      const res = await request(app)
+        .get('/whoami')
+        .set('Authorization', `Bearer ${token}`)
+        .set('X-Serverless-Authorization', `Bearer ${serverless(token)}`);
+      expect(res.status).toBe(200);
+      expect(res.body.compute.instanceName).toBe(VM.instanceName);
+    });
+
+    it('does not verify X-Serverless-Authorization alone: 401 saying to use Authorization', async () => {
+      const res = await request(app).get('/whoami').set('X-Serverless-Authorization', `Bearer ${mint()}`);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toMatch(
+        /X-Serverless-Authorization is not verified by this service: send the identity token in Authorization/,
+      );
+    });
+
+    it('refuses two X-Serverless-Authorization headers', async () => {
+      const token = mint();
+      const res = await rawRequestWithDuplicateHeaders(app, [
+        ['Authorization', `Bearer ${token}`],
+        ['X-Serverless-Authorization', `Bearer ${token}`],
+        ['X-Serverless-Authorization', `Bearer ${token}`],
+      ]);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatch(/more than one X-Serverless-Authorization header/);
+    });
+
+    it("leaves the header to IAM on a route that says so (behind IAP, it is IAP's own token)", async () => {
+      const verifier = createIdTokenVerifier({ audiences: [AUDIENCE], certsUrl: issuer.certsUrl });
+      const local = express();
+      local.get('/', createAuthMiddleware(verifier, { serverlessAuthorization: 'ignore' }), (_req, res) => {
+        res.json(callerOf(res));
+      });
+      local.use(createErrorMiddleware(logs.logger));
+      const res = await request(local)
+        .get('/')
+        .set('Authorization', `Bearer ${mint()}`)
+        .set('X-Serverless-Authorization', `Bearer ${other()}`);
+      expect(res.status).toBe(200);
+      expect(res.body.email).toBe('runner@p.iam.gserviceaccount.com');
+    });
+  });
 });
 
 async function rawRequestWithDuplicateHeaders(

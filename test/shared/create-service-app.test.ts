@@ -58,6 +58,29 @@ describe('createServiceApp', () => {
     expect(res.body).toEqual({ error: 'no such endpoint: GET /nothing' });
   });
 
+  // Issue 15 §7: a 15 KB path or User-Agent was logged whole and echoed whole.
+  it('echoes and logs a 15 KB path only up to 200 characters, with an ellipsis', async () => {
+    const { app: served, logs } = app();
+    const path = `/${'p'.repeat(15 * 1024)}`;
+    const res = await request(served).get(`${path}?q=1`);
+    expect(res.status).toBe(404);
+    expect(res.body.error).toBe(`no such endpoint: GET ${path.slice(0, 200)}…`);
+    const [line] = logs.lines().filter((l) => l.httpRequest !== undefined);
+    expect((line!.httpRequest as Record<string, string>).requestUrl).toBe(`${path.slice(0, 200)}…`);
+    expect(line!.message).toBe(`GET ${path.slice(0, 200)}… 404`);
+    expect(logs.text().length).toBeLessThan(2000);
+  });
+
+  it('logs a 15 KB User-Agent only up to 200 characters, with an ellipsis', async () => {
+    const { app: served, logs } = app();
+    const userAgent = 'u'.repeat(15 * 1024);
+    const res = await request(served).get('/thing').set('User-Agent', userAgent);
+    expect(res.status).toBe(200);
+    const [line] = logs.lines().filter((l) => l.httpRequest !== undefined);
+    expect((line!.httpRequest as Record<string, string>).userAgent).toBe(`${userAgent.slice(0, 200)}…`);
+    expect(logs.text().length).toBeLessThan(2000);
+  });
+
   it('turns an HttpError into its status and anything else into a bare 500', async () => {
     const { app: service, logs } = app();
     const refused = await request(service).post('/thing');

@@ -33,6 +33,12 @@ export interface ProxyOptions {
   deadlineMs?: number;
   retries?: number;
   maxRateLimitWaitSeconds?: number;
+  /** Deadline of each GitHub request attempt (default: the client's 20 s). */
+  requestTimeoutMs?: number;
+  /** Another GitHub in front of the fake (a test's hanging front); the fake's URL by default. */
+  githubApiUrl?: string;
+  /** Another certificate URL (a hanging front of the issuer); the fake issuer's by default. */
+  certsUrl?: string;
 }
 
 /** Fakes that outlive one proxy: start once per test file. */
@@ -81,7 +87,8 @@ export interface TokenOptions {
 
 /**
  * Builds the token proxy as main.ts does (loadConfig, then createTokenProxy), configured by environment
- * variables pointed at the fakes, with short retry waits and no write spacing.
+ * variables pointed at the fakes, with short retry waits and no write spacing. Without `policy` it runs
+ * with `POLICY=open`.
  */
 export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy {
   const logs = captureLogs();
@@ -96,12 +103,13 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
         };
   const config = loadConfig({
     AUTH_AUDIENCE: PROXY_AUDIENCE,
-    ID_TOKEN_CERTS_URL: fakes.issuer.certsUrl,
-    GITHUB_API_URL: fakes.github.baseUrl,
+    ID_TOKEN_CERTS_URL: options.certsUrl ?? fakes.issuer.certsUrl,
+    GITHUB_API_URL: options.githubApiUrl ?? fakes.github.baseUrl,
     ...credentials,
     ALLOWED_SCOPES: (options.allowed ?? ['my-org', 'match:my-org/.*', 'enterprise:acme']).join(';'),
     ...(options.denied ? { DENIED_SCOPES: options.denied.join(';') } : {}),
-    ...(options.policy ? { POLICY: JSON.stringify(options.policy) } : {}),
+    // Without a policy the proxy refuses to start unless told explicitly that everything is open.
+    POLICY: options.policy ? JSON.stringify(options.policy) : 'open',
     TOKEN_REUSE_MIN_REMAINING_SECONDS: String(options.reuseSeconds ?? 900),
     GITHUB_WRITE_INTERVAL_MS: '0',
   });
@@ -113,6 +121,7 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
       retries: options.retries ?? 3,
       retryBaseMs: 5,
       maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
+      ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     },
   });
   const token = ({

@@ -61,12 +61,35 @@ describe('parsePolicy', () => {
     expect(ruleMatchesCaller(rule!, presubmitVm)).toBe(true);
   });
 
-  it('lets a rule without callers match everyone, and defaults groups to Default only', () => {
-    const [rule] = parsePolicy(JSON.stringify({ rules: [{ name: 'all', scopes: ['o'] }] })).rules;
-    expect(ruleMatchesCaller(rule!, { sub: '1' })).toBe(true);
+  it('lets a rule that names only a project match every caller of it, and defaults groups to Default only', () => {
+    const [rule] = parsePolicy(
+      JSON.stringify({ rules: [{ name: 'all', callers: { projects: ['my-project'] }, scopes: ['o'] }] }),
+    ).rules;
+    expect(ruleMatchesCaller(rule!, presubmitVm)).toBe(true);
+    expect(ruleMatchesCaller(rule!, { sub: '1' })).toBe(false);
     expect(allowsGroup(rule!, 'default')).toBe(true);
     expect(allowsGroup(rule!, 'postsubmit')).toBe(false);
     expect(allowsLabel(rule!, 'anything')).toBe(true);
+  });
+
+  // Issue 15 §2: a rule must say whose callers it is about.
+  it.each([
+    ['no callers', '{"rules": [{"name":"a","scopes":["o"]}]}'],
+    ['empty callers', '{"rules": [{"name":"a","callers":{},"scopes":["o"]}]}'],
+    [
+      'instance names only',
+      '{"rules": [{"name":"a","callers":{"instanceNames":["match:gh-.*"]},"scopes":["o"]}]}',
+    ],
+  ])('refuses a rule with %s: it would match every caller', (_, text) => {
+    expect(() => parsePolicy(text)).toThrow(
+      /rules\[0\]\.callers: rule "a" names neither serviceAccounts nor projects/,
+    );
+  });
+
+  it('refuses a policy that writes a key twice, since readers disagree on which counts', () => {
+    expect(() =>
+      parsePolicy('{"rules": [{"name":"a","callers":{"projects":["p"],"projects":["q"]},"scopes":["o"]}]}'),
+    ).toThrow(/policy is ambiguous: key "projects" appears more than once in one object/);
   });
 
   it.each([

@@ -27,6 +27,23 @@ describe('createTokenCache', () => {
     expect(fetches).toBe(2);
   });
 
+  // Issue 15 §7: with match: scopes the keys are whatever allowed scopes callers ask for.
+  it('keeps at most maxEntries tokens, dropping the least recently used', async () => {
+    const cache = createTokenCache({ minRemainingSeconds: 900, maxEntries: 2, now });
+    let fetches = 0;
+    const fetch = async () => {
+      fetches += 1;
+      return tokenExpiringIn(3600, `T${fetches}`);
+    };
+    await cache.get('registration:a', fetch);
+    await cache.get('registration:b', fetch);
+    await cache.get('registration:a', fetch);
+    await cache.get('registration:c', fetch);
+    expect(fetches).toBe(3);
+    expect((await cache.get('registration:a', fetch)).token).toBe('T1');
+    expect((await cache.get('registration:b', fetch)).token).toBe('T4');
+  });
+
   it('keeps keys apart', async () => {
     const cache = createTokenCache({ minRemainingSeconds: 900, now });
     const a = await cache.get('registration:a', async () => tokenExpiringIn(3600, 'A'));

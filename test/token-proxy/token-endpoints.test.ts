@@ -113,6 +113,12 @@ describe('bad requests', () => {
     ['a numeric scope', '{"scope": 42}', /scope must be a string/],
     ['an unknown field', '{"scope": "my-org", "name": "x"}', /unknown field: "name"/],
     ['a __proto__ key', '{"scope": "my-org", "__proto__": {"admin": true}}', /unknown field: "__proto__"/],
+    // Issue 14 §6(b): which scope would it be? Readers disagree; the proxy does not guess.
+    [
+      'the same key twice',
+      '{"scope": "my-org", "scope": "my-org/secret"}',
+      /^request body is ambiguous: key "scope" appears more than once in one object$/,
+    ],
     ['a path traversal', '{"scope": "my-org/../../admin"}', /expected ORG, OWNER\/REPO/],
     ['an encoded traversal', '{"scope": "my-org/%2e%2e"}', /invalid repository name/],
     ['a query', '{"scope": "my-org/app?per_page=1"}', /invalid repository name/],
@@ -141,6 +147,22 @@ describe('bad requests', () => {
     const res = await request(proxy().app).post('/register').send({ scope: 'my-org' });
     expect(res.status).toBe(401);
     expect(res.body.error).toMatch(/missing Authorization header/);
+  });
+
+  // Issue 15 §5: Cloud Run checks IAM on X-Serverless-Authorization and passes Authorization on unchecked.
+  it('answers 400 for a request carrying two identities, without calling GitHub', async () => {
+    const p = proxy();
+    const mark = fakes.github.controls.calls.length;
+    const res = await p
+      .call('post', '/register')
+      .set(
+        'X-Serverless-Authorization',
+        `Bearer ${p.token({ email: 'invoker@other.iam.gserviceaccount.com' })}`,
+      )
+      .send({ scope: 'my-org' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/carry different identity tokens/);
+    expect(fakes.github.controls.calls.length).toBe(mark);
   });
 
   it('answers 401 for a token minted for another service', async () => {
@@ -183,6 +205,12 @@ describe('allowed and denied scopes', () => {
 
   it('allows nothing by default', async () => {
     expect((await ask({ allowed: [] }, 'my-org')).status).toBe(403);
+  });
+
+  // Issue 11 §3: written with commas, as AUTH_AUDIENCE is, the list used to be one scope that matched nothing.
+  it("serves ALLOWED_SCOPES='my-org,other-org' as two scopes", async () => {
+    expect((await ask({ allowed: ['my-org,other-org'] }, 'other-org')).status).toBe(200);
+    expect((await ask({ allowed: ['my-org,other-org'] }, 'my-org')).status).toBe(200);
   });
 
   it('lets deny win over allow', async () => {

@@ -176,6 +176,8 @@ export class GitHubState {
   readonly orgs = new Map<string, { login: string; id: number; groups: RunnerGroup[] }>();
   readonly enterprises = new Map<string, { slug: string; id: number; groups: RunnerGroup[] }>();
   readonly repos = new Map<string, { owner: string; name: string; id: number }>();
+  /** Former full names (lower case) of renamed repositories → repository id: GitHub redirects them. */
+  readonly formerRepoNames = new Map<string, number>();
   readonly installations = new Map<number, Installation>();
   readonly pats = new Map<string, { scopes: string[]; userId: number }>();
   readonly issued: IssuedTokens = { runner: [], installation: [], jitConfigs: [] };
@@ -228,6 +230,28 @@ export class GitHubState {
     const [owner, name, ...rest] = fullName.split('/');
     if (!owner || !name || rest.length > 0) throw new Error(`addRepo wants 'owner/name', got '${fullName}'`);
     this.repos.set(fullName.toLowerCase(), { owner, name, id: this.nextId.repo++ });
+  }
+
+  /**
+   * Renames a repository (`owner/name` → `owner/new-name`, or to another owner: a transfer), keeping its id
+   * and runners. Requests for the old name are then redirected, as GitHub does.
+   */
+  renameRepo(from: string, to: string): void {
+    const repo = this.repos.get(from.toLowerCase());
+    const [owner, name, ...rest] = to.split('/');
+    if (!repo) throw new Error(`renameRepo: no repository '${from}'`);
+    if (!owner || !name || rest.length > 0) throw new Error(`renameRepo wants 'owner/name', got '${to}'`);
+    const oldKey = scopeKey({ kind: 'repo', owner: repo.owner, repo: repo.name });
+    const newKey = scopeKey({ kind: 'repo', owner, repo: name });
+    for (const runner of this.runners.values()) if (runner.scopeKey === oldKey) runner.scopeKey = newKey;
+    this.repos.delete(from.toLowerCase());
+    this.repos.set(to.toLowerCase(), { owner, name, id: repo.id });
+    this.formerRepoNames.set(from.toLowerCase(), repo.id);
+  }
+
+  /** The repository with this id, whatever it is called now. */
+  repoById(id: number): { owner: string; name: string; id: number } | undefined {
+    return [...this.repos.values()].find((repo) => repo.id === id);
   }
 
   addInstallation(options: InstallationOptions): number {

@@ -263,6 +263,38 @@ export function createRestRouter(
     next();
   });
 
+  // --- Renamed and transferred repositories -------------------------------------------------------
+
+  // A request for a repository's former name is redirected to `/repositories/{id}/…`: 301 for GET and
+  // HEAD, 307 otherwise, so a client that follows it repeats the same method and body.
+  // https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api#follow-redirects
+  router.use('/repos/:owner/:repo', (req, res, next) => {
+    const id = state.formerRepoNames.get(`${req.params.owner}/${req.params.repo}`.toLowerCase());
+    if (id === undefined || state.repoById(id) === undefined) {
+      next();
+      return;
+    }
+    const rest = req.url === '/' ? '' : req.url;
+    const location = `${baseUrlOf(req)}/repositories/${id}${rest}`;
+    const permanent = req.method === 'GET' || req.method === 'HEAD';
+    res
+      .status(permanent ? 301 : 307)
+      .set('location', location)
+      .json({
+        message: permanent ? 'Moved Permanently' : 'Temporary Redirect',
+        url: location,
+        documentation_url: 'https://docs.github.com/v3/#http-redirects',
+      });
+  });
+  // `/repositories/{id}/…` serves the repository's routes under its current name.
+  router.use((req, _res, next) => {
+    const match = /^\/repositories\/(\d+)(\/.*)?$/.exec(req.url);
+    const repo = match ? state.repoById(Number(match[1])) : undefined;
+    if (match && !repo) throw new GitHubError(404, 'Not Found');
+    if (match && repo) req.url = `/repos/${repo.owner}/${repo.name}${match[2] ?? ''}`;
+    next();
+  });
+
   // --- App and installations (JWT) ----------------------------------------------------------------
 
   router.get('/app', (_req, res) => {

@@ -5,13 +5,14 @@ import {
   ConfigError,
   commonConfigFrom,
   commonEnvShape,
-  compilePattern,
   describeIssues,
   envInteger,
+  parseList,
 } from '#shared';
 import type { CommonConfig, Env, ValuePattern } from '#shared';
 import { OPEN_POLICY, parsePolicy } from './policy.js';
 import type { Policy } from './policy.js';
+import { compileScopePattern } from './scope-pattern.js';
 
 /** How the proxy authenticates to GitHub. */
 export type GitHubCredentials =
@@ -24,8 +25,10 @@ export interface TokenProxyConfig extends CommonConfig {
   allowedScopes: ValuePattern[];
   deniedScopes: ValuePattern[];
   policy: Policy;
-  /** Whether a policy was configured (false means {@link OPEN_POLICY}). */
+  /** Whether a policy was configured (false means `POLICY=open`: {@link OPEN_POLICY}). */
   policyConfigured: boolean;
+  /** Settings that are probably not what was meant; logged at every start. */
+  warnings: string[];
   /** A cached token is handed out while at least this much of its life is left; 0 turns reuse off. */
   tokenReuseMinRemainingSeconds: number;
   /** How long a caller waits for GitHub, retries included, before a 504. */
@@ -61,22 +64,23 @@ export interface LoadConfigOptions {
   readFile?: (path: string) => string;
 }
 
-/** Splits a semicolon-separated list and compiles each literal or `match:` entry, case-insensitively. */
+/**
+ * Splits a scope list (`;`- or `,`-separated, see `parseList`) and compiles each literal or `match:` entry,
+ * reporting every entry that can never match what it seems to mean.
+ */
 function scopeList(name: string, value: string | undefined, problems: string[]): ValuePattern[] {
-  if (value === undefined) return [];
-  return value
-    .split(';')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .flatMap((entry) => {
-      try {
-        return [compilePattern(entry, { caseInsensitive: true })];
-      } catch (error) {
-        problems.push(`${name}: ${(error as Error).message}`);
-        return [];
-      }
-    });
+  return parseList(value).flatMap((entry) => {
+    try {
+      return [compileScopePattern(entry)];
+    } catch (error) {
+      problems.push(`${name}: ${(error as Error).message}`);
+      return [];
+    }
+  });
 }
+
+/** The value of `POLICY` that runs the proxy without trust levels, said explicitly. */
+export const OPEN_POLICY_SETTING = 'open';
 
 /** Environment variables often carry PEM keys with literal `\n`; turn them back into newlines. */
 function normalizePem(value: string): string {
@@ -99,6 +103,12 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const deniedScopes = scopeList('DENIED_SCOPES', present.DENIED_SCOPES, problems);
   if (present.ALLOWED_SCOPES !== undefined && allowedScopes.length === 0 && problems.length === 0) {
     problems.push('ALLOWED_SCOPES: lists no scope');
+  }
+  const warnings: string[] = [];
+  if (present.ALLOWED_SCOPES === undefined) {
+    warnings.push(
+      "ALLOWED_SCOPES is empty: every request will be refused with 403 until it lists the scopes this proxy serves, such as ALLOWED_SCOPES='my-org;match:my-org/.*'",
+    );
   }
 
   let credentials: GitHubCredentials | undefined;
@@ -127,10 +137,19 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   }
 
   let policy: Policy = OPEN_POLICY;
-  const policyConfigured = present.POLICY !== undefined || present.POLICY_FILE !== undefined;
+  const openPolicy = present.POLICY?.trim().toLowerCase() === OPEN_POLICY_SETTING;
+  const policyConfigured = (present.POLICY !== undefined && !openPolicy) || present.POLICY_FILE !== undefined;
   if (present.POLICY !== undefined && present.POLICY_FILE !== undefined) {
     problems.push('POLICY: set POLICY or POLICY_FILE, not both');
-  } else if (policyConfigured) {
+  } else if (openPolicy) {
+    warnings.push(
+      'POLICY=open: there are no trust levels. Every caller with a valid identity token for this service may get registration tokens for every allowed scope and JIT runners in any group with any labels; set POLICY or POLICY_FILE to a caller policy to separate them',
+    );
+  } else if (!policyConfigured) {
+    problems.push(
+      `POLICY: is required: set POLICY (inline JSON) or POLICY_FILE to the caller policy that binds callers to scopes, groups and labels (README, "The caller policy"), or POLICY=${OPEN_POLICY_SETTING} to let every verified caller use every allowed scope, group and label (the upstream behaviour, with no trust levels)`,
+    );
+  } else {
     const source = present.POLICY !== undefined ? 'POLICY' : 'POLICY_FILE';
     try {
       const text =
@@ -150,6 +169,13 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const data = parsed.data;
   const installationId = data.GITHUB_INSTALLATION_ID ?? data.GITHUB_APP_INSTALLATION_ID;
   if (credentials.kind === 'app' && installationId !== undefined) credentials.installationId = installationId;
+  if (credentials.kind === 'app') {
+    for (const { source } of allowedScopes.filter((p) => /^enterprise:/i.test(p.source))) {
+      warnings.push(
+        `ALLOWED_SCOPES: ${source} is an enterprise, which a GitHub App cannot manage: requests for it are refused with 400 (a PAT in GITHUB_TOKEN can serve it)`,
+      );
+    }
+  }
   return {
     ...commonConfigFrom(data),
     githubApiUrl: data.GITHUB_API_URL.replace(/\/+$/, ''),
@@ -158,6 +184,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     deniedScopes,
     policy,
     policyConfigured,
+    warnings,
     tokenReuseMinRemainingSeconds: data.TOKEN_REUSE_MIN_REMAINING_SECONDS,
     githubDeadlineMs: data.GITHUB_DEADLINE_SECONDS * 1000,
     githubWriteIntervalMs: data.GITHUB_WRITE_INTERVAL_MS,

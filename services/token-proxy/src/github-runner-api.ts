@@ -6,7 +6,13 @@ import Bottleneck from 'bottleneck';
 import { z } from 'zod';
 import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
-import { GitHubCallError, toGitHubCallError } from './github-call-error.js';
+import {
+  createRateLimitBackoff,
+  failureCacheMs,
+  GitHubCallError,
+  toGitHubCallError,
+} from './github-call-error.js';
+import { createLookupCache } from './lookup-cache.js';
 import { DEFAULT_RUNNER_GROUP } from './policy.js';
 import { scopeCacheKey, scopePath } from './scope.js';
 import type { Scope } from './scope.js';
@@ -76,6 +82,41 @@ export interface OctokitRunnerApiOptions {
 
 const ProxyOctokit = Octokit.plugin(retry, throttling);
 
+/**
+ * Statuses plugin-retry must not repeat: its defaults (400, 401, 403, 404, 410, 422, 451) plus 409 and 412.
+ * A 409 from generate-jitconfig means the runner name is taken, possibly by this very request's first
+ * attempt; repeating the POST cannot change that, and the proxy's own conflict handling needs to see it at
+ * once. https://github.com/octokit/plugin-retry.js#options
+ */
+export const DO_NOT_RETRY = [400, 401, 403, 404, 409, 410, 412, 422, 451];
+
+/**
+ * The fetch every GitHub request goes through, App JWT and installation-token requests included:
+ * - `redirect: 'manual'`: a credential never follows a redirect. GitHub redirects requests for a renamed
+ *   or transferred repository (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api#follow-redirects),
+ *   and following one would act on a scope the allow and deny lists never saw; the 3xx becomes a 502.
+ * - a deadline per attempt, `timeoutMs`, on top of any signal the call passes: a GitHub that accepts the
+ *   connection and never answers cannot hold a shared request (a token being minted for every waiting
+ *   caller) forever. A timed-out attempt fails as an `AbortError`, which plugin-retry does not repeat.
+ */
+export function createGitHubFetch(
+  timeoutMs: number,
+  fetchImpl: typeof fetch = globalThis.fetch,
+): typeof fetch {
+  return async (input, init = {}) => {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    try {
+      return await fetchImpl(input, { ...init, redirect: 'manual', signal });
+    } catch (error) {
+      if ((error as Error | undefined)?.name === 'TimeoutError') {
+        throw new DOMException(`GitHub did not answer within ${timeoutMs} ms`, 'AbortError');
+      }
+      throw error;
+    }
+  };
+}
+
 /** Installation-token permissions that runner management needs, and nothing more. */
 function permissionsFor(scope: Scope): Record<string, 'write'> {
   return scope.kind === 'org' ? { organization_self_hosted_runners: 'write' } : { administration: 'write' };
@@ -96,7 +137,12 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     baseUrl: options.baseUrl,
     userAgent: 'gce-github-runners-token-proxy',
     ...(credentials.kind === 'pat' ? { auth: credentials.token } : {}),
-    retry: { retries: options.retries ?? 3, retryAfterBaseValue: options.retryBaseMs ?? 500 },
+    retry: {
+      retries: options.retries ?? 3,
+      retryAfterBaseValue: options.retryBaseMs ?? 500,
+      doNotRetry: DO_NOT_RETRY,
+    },
+    request: { fetch: createGitHubFetch(timeoutMs), redirect: 'manual' },
     throttle: {
       id: `token-proxy-${options.baseUrl}`,
       write: new Bottleneck.Group({ maxConcurrent: 1, minTime: options.writeIntervalMs ?? 1000 }),
@@ -124,6 +170,15 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
   });
 
+  // A redirect (fetched with redirect: 'manual', above) is refused after retries and throttling, whoever
+  // made the request: this hook is registered last, so it runs outermost.
+  octokit.hook.after('request', (response) => {
+    if (response.status >= 300 && response.status < 400) {
+      throw new GitHubCallError('moved', response.status, `HTTP ${response.status}`);
+    }
+  });
+  const secondaryBackoff = createRateLimitBackoff();
+
   const appAuth =
     credentials.kind === 'app'
       ? createAppAuth({
@@ -133,8 +188,13 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
         })
       : undefined;
 
-  const installations = new Map<string, { id: Promise<number>; expires: number }>();
-  const installationCacheMs = options.installationCacheMs ?? 10 * 60_000;
+  // Bounded, and a scope the App is not installed on is remembered for a while too (failureCacheMs).
+  const installations = createLookupCache<number>({
+    maxEntries: 1000,
+    ttlMs: options.installationCacheMs ?? 10 * 60_000,
+    failureTtlMs: failureCacheMs,
+    now,
+  });
 
   async function findInstallation(scope: Scope): Promise<number> {
     if (credentials.kind === 'app' && credentials.installationId !== undefined)
@@ -143,9 +203,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       scope.kind === 'repo'
         ? scopeCacheKey(scope)
         : scopeCacheKey({ kind: 'org', org: (scope as { org: string }).org });
-    const cached = installations.get(key);
-    if (cached && cached.expires > now()) return cached.id;
-    const lookup = (async () => {
+    return installations.get(key, async () => {
       const { token } = await appAuth!({ type: 'app' });
       const route =
         scope.kind === 'repo' ? 'GET /repos/{owner}/{repo}/installation' : 'GET /orgs/{org}/installation';
@@ -157,10 +215,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
         request: { signal: AbortSignal.timeout(timeoutMs) },
       });
       return (response.data as { id: number }).id;
-    })();
-    installations.set(key, { id: lookup, expires: now() + installationCacheMs });
-    lookup.catch(() => installations.delete(key));
-    return lookup;
+    });
   }
 
   /** Headers that authenticate one call for `scope`. */
@@ -177,7 +232,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     try {
       installationId = await findInstallation(scope);
     } catch (error) {
-      const failure = toGitHubCallError(error, now);
+      const failure = toGitHubCallError(error, now, secondaryBackoff);
       if (failure.failure === 'not-found') {
         throw new GitHubCallError(
           'not-found',
@@ -215,8 +270,9 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
         request: { signal: AbortSignal.timeout(timeoutMs) },
       });
       data = response.data;
+      secondaryBackoff.succeeded(now());
     } catch (error) {
-      throw toGitHubCallError(error, now);
+      throw toGitHubCallError(error, now, secondaryBackoff);
     }
     const parsed = schema.safeParse(data);
     if (!parsed.success) throw new GitHubCallError('unavailable', 200, `unexpected response to ${route}`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { compilePattern, matchesAny } from '#shared';
-import type { CallerIdentity, ValuePattern } from '#shared';
+import { compilePattern, matchesAny, parseStrictJson } from '#shared';
+import type { CallerIdentity, StrictJsonError, ValuePattern } from '#shared';
+import { compileScopePattern } from './scope-pattern.js';
 
 /** One compiled rule of the caller policy. */
 export interface PolicyRule {
@@ -69,14 +70,19 @@ function where(path: readonly PropertyKey[]): string {
 /**
  * Parses and compiles a policy document. Names (emails, scopes, groups, labels) match case-insensitively;
  * instance names and projects, which Compute Engine keeps lowercase, match exactly. Every `match:` regex
- * must match the whole value.
+ * must match the whole value. Refused: a key written twice in one object, a rule whose callers name neither
+ * `serviceAccounts` nor `projects`, and a scope entry that can never match what it seems to mean.
  */
 export function parsePolicy(text: string): Policy {
   let document: unknown;
   try {
-    document = JSON.parse(text);
-  } catch {
-    throw new PolicyError('policy is not valid JSON');
+    document = parseStrictJson(text);
+  } catch (error) {
+    throw new PolicyError(
+      (error as StrictJsonError).reason === 'duplicate-key'
+        ? `policy is ambiguous: ${(error as Error).message}`
+        : 'policy is not valid JSON',
+    );
   }
   const parsed = policySchema.safeParse(document);
   if (!parsed.success) {
@@ -95,14 +101,30 @@ export function parsePolicy(text: string): Policy {
       }
     });
 
+  // Scopes get the checks of ALLOWED_SCOPES: no literal that can never be a scope, no glob-style regex.
+  const compileScopes = (path: string, list: string[]) =>
+    list.map((entry, index) => {
+      try {
+        return compileScopePattern(entry);
+      } catch (error) {
+        problems.push(`${path}[${index}]: ${(error as Error).message}`);
+        return { source: entry, test: () => false };
+      }
+    });
+
   const rules = parsed.data.rules.map((raw, index): PolicyRule => {
     const at = `rules[${index}]`;
     const rule: PolicyRule = {
       name: raw.name,
       callers: {},
-      scopes: compileAll(`${at}.scopes`, raw.scopes, true)!,
+      scopes: compileScopes(`${at}.scopes`, raw.scopes),
       jitOnly: raw.jitOnly,
     };
+    if (raw.callers.serviceAccounts === undefined && raw.callers.projects === undefined) {
+      problems.push(
+        `${at}.callers: rule ${JSON.stringify(raw.name)} names neither serviceAccounts nor projects, so it would match every caller that reaches the service, whatever its project or account (instanceNames alone are names anyone can give a VM). Name the runners' service accounts ("serviceAccounts": ["runner@my-project.iam.gserviceaccount.com"]) or projects ("projects": ["my-project"]); to trust every verified caller alike, set POLICY=open instead of a policy`,
+      );
+    }
     const serviceAccounts = compileAll(`${at}.callers.serviceAccounts`, raw.callers.serviceAccounts, true);
     const projects = compileAll(`${at}.callers.projects`, raw.callers.projects, false);
     const instanceNames = compileAll(`${at}.callers.instanceNames`, raw.callers.instanceNames, false);

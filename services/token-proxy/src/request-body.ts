@@ -1,7 +1,8 @@
 import express from 'express';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { HttpError } from '#shared';
+import { HttpError, parseStrictJson } from '#shared';
+import type { StrictJsonError } from '#shared';
 
 /** Bodies larger than this are refused with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -62,7 +63,8 @@ export const jitConfigBody = z.strictObject({
 });
 
 /**
- * Parses the text body as JSON and validates it, answering 400 with every problem named. JSON.parse keeps
+ * Parses the text body as JSON and validates it, answering 400 with every problem named. A key written
+ * twice in one object is refused (400), since readers disagree on which one counts. JSON.parse keeps
  * `__proto__` as a plain own key, which the strict schema then refuses as an unknown field.
  */
 export function parseBody<S extends z.ZodType>(text: unknown, schema: S): z.output<S> {
@@ -71,9 +73,14 @@ export function parseBody<S extends z.ZodType>(text: unknown, schema: S): z.outp
     throw new HttpError(400, 'request body is empty: send a JSON object such as {"scope": "my-org"}');
   let value: unknown;
   try {
-    value = JSON.parse(raw);
-  } catch {
-    throw new HttpError(400, 'request body is not valid JSON');
+    value = parseStrictJson(raw);
+  } catch (error) {
+    throw new HttpError(
+      400,
+      (error as StrictJsonError).reason === 'duplicate-key'
+        ? `request body is ambiguous: ${(error as Error).message}`
+        : 'request body is not valid JSON',
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(400, 'request body must be a JSON object');

@@ -1,4 +1,6 @@
+import { failureCacheMs } from './github-call-error.js';
 import type { GitHubRunnerApi } from './github-runner-api.js';
+import { createLookupCache } from './lookup-cache.js';
 import { scopeCacheKey } from './scope.js';
 import type { Scope } from './scope.js';
 
@@ -14,40 +16,37 @@ export interface RunnerGroupResolverOptions {
   ttlMs?: number;
   /** An unknown name triggers a fresh list at most this often per scope (a group may just have been made). */
   missRefreshMs?: number;
+  /** How many scopes' lists are kept (least recently used first out). Default 1000. */
+  maxScopes?: number;
   now?: () => number;
 }
 
 /**
  * Caches each scope's runner groups, so a storm of JIT requests costs one list call per scope. Concurrent
- * lookups share one fetch; a failed fetch is not cached.
+ * lookups share one fetch. The cache holds at most `maxScopes` scopes; a failure GitHub will repeat (a scope
+ * that does not exist, a rate limit) is remembered briefly, a transient one (timeout, 5xx) not at all.
  */
 export function createRunnerGroupResolver(options: RunnerGroupResolverOptions): RunnerGroupResolver {
-  const now = options.now ?? Date.now;
-  const ttlMs = options.ttlMs ?? 10 * 60_000;
   const missRefreshMs = options.missRefreshMs ?? 30_000;
-  const cache = new Map<string, { groups: Promise<Map<string, number>>; fetchedAt: number }>();
-
-  const load = (scope: Scope) => {
-    const key = scopeCacheKey(scope);
-    const groups = options.github
-      .listRunnerGroups(scope)
-      .then((list) => new Map(list.map((group) => [group.name.toLowerCase(), group.id])));
-    const entry = { groups, fetchedAt: now() };
-    cache.set(key, entry);
-    groups.catch(() => {
-      if (cache.get(key) === entry) cache.delete(key);
-    });
-    return entry;
-  };
+  const lists = createLookupCache<Map<string, number>>({
+    maxEntries: options.maxScopes ?? 1000,
+    ttlMs: options.ttlMs ?? 10 * 60_000,
+    failureTtlMs: failureCacheMs,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
 
   return {
     async resolve(scope, name) {
       const wanted = name.toLowerCase();
-      let entry = cache.get(scopeCacheKey(scope));
-      if (!entry || now() - entry.fetchedAt > ttlMs) entry = load(scope);
-      const id = (await entry.groups).get(wanted);
-      if (id !== undefined || now() - entry.fetchedAt < missRefreshMs) return id;
-      return (await load(scope).groups).get(wanted);
+      const key = scopeCacheKey(scope);
+      const load = () =>
+        options.github
+          .listRunnerGroups(scope)
+          .then((list) => new Map(list.map((group) => [group.name.toLowerCase(), group.id])));
+      const id = (await lists.get(key, load)).get(wanted);
+      if (id !== undefined) return id;
+      // Unknown: fetch again unless the list is younger than missRefreshMs.
+      return (await lists.get(key, load, missRefreshMs)).get(wanted);
     },
   };
 }

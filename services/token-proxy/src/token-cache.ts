@@ -1,8 +1,11 @@
+import { LRUCache } from 'lru-cache';
 import type { RunnerToken } from './github-runner-api.js';
 
 export interface TokenCacheOptions {
   /** Reuse a token while at least this many seconds of its life are left; 0 turns reuse off. */
   minRemainingSeconds: number;
+  /** How many tokens are kept (one per scope and kind; the least recently used goes first). Default 1000. */
+  maxEntries?: number;
   now?: () => number;
 }
 
@@ -21,7 +24,10 @@ export interface TokenCache {
 export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const now = options.now ?? Date.now;
   const minRemainingMs = options.minRemainingSeconds * 1000;
-  const entries = new Map<string, { token: RunnerToken; expiresMs: number }>();
+  // Bounded: with `match:` scopes the keys are whatever allowed scopes callers ask for.
+  const entries = new LRUCache<string, { token: RunnerToken; expiresMs: number }>({
+    max: options.maxEntries ?? 1000,
+  });
   const inFlight = new Map<string, Promise<RunnerToken>>();
 
   return {
