@@ -54,9 +54,8 @@ export default {
       ...base,
       displayName: 'integration',
       testMatch: [`**/test/${integrationFolders}/**/*.test.ts`],
-      // These start processes and sandboxes; a machine busy with other work is slow, not broken. A test
-      // that fails, fails on its own assertion long before this.
-      testTimeout: 300_000,
+      // Their longer default time limit (jest reads `testTimeout` only globally, not per project).
+      setupFilesAfterEnv: [...base.setupFilesAfterEnv, '<rootDir>/test/support/integration-timeout.ts'],
     },
   ],
 };
