@@ -1,22 +1,14 @@
 import { SANDBOX_PROJECT, SERVICE_ACCOUNTS } from '#sandbox/sandbox';
 import type { Sandbox } from '#sandbox/sandbox';
 import type { FakeMig } from '#fakes/compute-api';
-import {
-  bearer,
-  hex,
-  identityOf,
-  log,
-  mintPool,
-  remember,
-  rotation,
-  timedLoad,
-  withBare,
-} from './bench-support.js';
+import { bearer, hex, log, mintPool, remember, rotation, timedLoad, withBare } from './bench-support.js';
 import type { LogAudit, VmIdentity } from './bench-support.js';
 import type { BenchOptions } from './parse-bench-options.js';
 import type { LoadRow } from './render-report.js';
 import type { LoadResult } from './run-load.js';
 
+/** VMs asking GET / in turn, over 16 connections. */
+const GET_VMS = 64;
 /** VMs per MIG when the DELETE benchmark spreads its VMs over several MIGs. */
 const VMS_PER_MIG = 25;
 /** Zones of the zonal MIGs the DELETE benchmark spreads its VMs over (each holds a `gh-runner-postsubmit`). */
@@ -75,13 +67,19 @@ export async function deleterRows(
   const notes: string[] = [];
 
   // GET /: the sandbox's zonal postsubmit MIG, stable, with a recommendation equal to its size (answer false).
+  // Many more VMs than connections, one token each: the deleter lets a VM have one request in flight (429).
   const mig = sandbox.migs.postsubmit;
+  const members = Array.from({ length: GET_VMS }, (_, i) => {
+    const instance = sandbox.compute.addInstance({
+      project: SANDBOX_PROJECT.projectId,
+      zone: mig.location,
+      name: `gh-runner-postsubmit-get-${hex()}${i.toString(36)}`,
+      mig,
+    });
+    return { zone: instance.zone, instanceId: instance.id, instanceName: instance.name };
+  });
   sandbox.compute.setRecommendedSize(mig, mig.targetSize);
-  const members = sandbox
-    .vms()
-    .filter((vm) => vm.kind === 'postsubmit')
-    .map(identityOf);
-  const getTokens = mintPool(sandbox, sandbox.deleterUrl, SERVICE_ACCOUNTS.postsubmit, members, 64);
+  const getTokens = mintPool(sandbox, sandbox.deleterUrl, SERVICE_ACCOUNTS.postsubmit, members, 1);
   remember(audit, getTokens);
   const getPool = rotation(getTokens);
   let mark = compute.calls.length;

@@ -20,6 +20,9 @@ Usage: deploy/instance-deleter.sh [--target function|run] [--build-service-accou
      deploys it: gcloud functions deploy --gen2 --runtime=FUNCTION_RUNTIME --entry-point=deleteInstance
      --trigger-http --no-allow-unauthenticated --ingress-settings=internal-only. Its URL, and
      AUTH_AUDIENCE, is https://REGION-PROJECT_ID.cloudfunctions.net/INSTANCE_DELETER_NAME.
+     Either target runs ONE instance serving DELETER_CONCURRENCY requests at once (--max-instances=1
+     --concurrency, and --cpu=1 which concurrency needs): the per-MIG lock that lets only as many idle
+     VMs go as their MIG is above its recommendation lives in one process.
      --target run: deploys IMAGE with SERVICE=instance-deleter to Cloud Run (--ingress=internal,
      --no-allow-unauthenticated), like deploy/token-proxy.sh; no build or upload here.
   3. Grants roles/run.invoker to the runner VMs' service accounts only.
@@ -35,13 +38,14 @@ Variables (environment or --env-file):
   BUILD_SERVICE_ACCOUNT      the service account Cloud Build builds the function as (email); default: the
                              account of BUILD_SA_NAME when set, else Cloud Build's default. With
                              BUILD_SA_NAME, that account is granted roles/run.builder on the project.
-  STABILIZE_TIMEOUT_SECONDS  optional (service default 100); the function timeout is this + 60 s
+  REQUEST_TIMEOUT_SECONDS    optional (service default 30): each request's deadline; the function (or
+                             Cloud Run request) timeout is this + 30 s
   LOG_LEVEL                  optional
   INSTANCE_DELETER_NAME      default gh-instance-deleter
   DELETER_SA_NAME            default gh-instance-deleter
   DELETER_ROLE_ID            default ghRunnerInstanceDeleter
   TRUST_LEVELS, RUNNER_INVOKER_SA_EMAILS   who may call it (see deploy/token-proxy.sh --help)
-  DELETER_MAX_INSTANCES      default 5
+  DELETER_CONCURRENCY        default 80 (at most 1000): requests the one instance serves at once
   IMAGE, IMAGE_TAG           --target run only (see deploy/token-proxy.sh --help)
   DEPLOY_WORK_DIR            where the function source is staged and kept (default: a temporary directory,
                              removed when the script exits)
@@ -106,11 +110,25 @@ else
 fi
 
 env=(GOOGLE_CLOUD_PROJECT="$PROJECT_ID" "ALLOWED_MIG_PATTERN=$ALLOWED_MIG_PATTERN")
-for name in STABILIZE_TIMEOUT_SECONDS LOG_LEVEL; do
+for name in REQUEST_TIMEOUT_SECONDS LOG_LEVEL; do
   if [[ -n "${!name:-}" ]]; then env+=("$name=${!name}"); fi
 done
-stabilize="${STABILIZE_TIMEOUT_SECONDS:-100}"
-[[ "$stabilize" =~ ^[0-9]+$ ]] || die "STABILIZE_TIMEOUT_SECONDS must be a whole number"
+[[ -z "${STABILIZE_TIMEOUT_SECONDS:-}" ]] ||
+  die "STABILIZE_TIMEOUT_SECONDS is no longer used (the deleter no longer waits for a stable MIG):" \
+    "set REQUEST_TIMEOUT_SECONDS for its deadline"
+request_timeout="${REQUEST_TIMEOUT_SECONDS:-30}"
+[[ "$request_timeout" =~ ^[0-9]+$ ]] || die "REQUEST_TIMEOUT_SECONDS must be a whole number"
+concurrency="${DELETER_CONCURRENCY:-80}"
+if [[ ! "$concurrency" =~ ^[0-9]+$ ]] || ((concurrency < 1 || concurrency > 1000)); then
+  die "DELETER_CONCURRENCY must be a whole number from 1 to 1000"
+fi
+[[ -z "${DELETER_MAX_INSTANCES:-}" ]] ||
+  die "DELETER_MAX_INSTANCES is no longer supported: the deleter runs as one instance (see --help);" \
+    "set DELETER_CONCURRENCY for how many requests it serves at once"
+# One instance: the per-MIG lock of DELETE /?if=scale-down is in-process, and between two instances
+# two idle VMs of a MIG one above its recommendation can both be deleted. Concurrency above 1 needs a
+# whole vCPU (https://cloud.google.com/functions/docs/configuring/concurrency).
+scaling=(--max-instances=1 --concurrency="$concurrency" --cpu=1)
 
 # Writes the function's source: the compiled deleter and shared code, package-lock.json, and package.json
 # with `main` at the function entry (the Functions Framework loads that module) and no scripts, so the
@@ -167,7 +185,7 @@ if [[ "$target" == function ]]; then
     --runtime="$FUNCTION_RUNTIME" --source="$source_dir" --entry-point=deleteInstance --trigger-http \
     --no-allow-unauthenticated --ingress-settings=internal-only --service-account="$DELETER_SA_EMAIL" \
     "${build_flags[@]+"${build_flags[@]}"}" \
-    --memory=512Mi --timeout="$((stabilize + 60))s" --max-instances="${DELETER_MAX_INSTANCES:-5}" \
+    --memory=512Mi --timeout="$((request_timeout + 30))s" "${scaling[@]}" \
     "$(env_vars_flag --set-env-vars "${env[@]}" "AUTH_AUDIENCE=$url")"
   INSTANCE_DELETER_URL="$url"
   note "only the runner VMs' service accounts may invoke the instance deleter"
@@ -175,8 +193,8 @@ if [[ "$target" == function ]]; then
 else
   note "instance deleter on Cloud Run, from the image"
   deploy_run_service "$INSTANCE_DELETER_NAME" "$DELETER_SA_EMAIL" INSTANCE_DELETER_URL \
-    --memory=512Mi --timeout="$((stabilize + 60))" --min-instances=0 \
-    --max-instances="${DELETER_MAX_INSTANCES:-5}" -- SERVICE=instance-deleter "${env[@]}"
+    --memory=512Mi --timeout="$((request_timeout + 30))" --min-instances=0 "${scaling[@]}" \
+    -- SERVICE=instance-deleter "${env[@]}"
   note "only the runner VMs' service accounts may invoke the instance deleter"
   grant_run_invoker "$INSTANCE_DELETER_NAME"
 fi

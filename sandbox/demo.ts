@@ -24,8 +24,8 @@ async function runDemo(options: DemoOptions): Promise<number> {
     deleterPort: options.deleterPort,
     vms: { presubmit: 0, postsubmit: 0 },
     githubLatencyMs: options.githubLatencyMs,
-    // A MIG is unstable while a member is DELETING, and a scale-down check waits for it to settle (polling
-    // every 1-5 s). With VMs leaving all the time, a realistic delay would keep most checks waiting.
+    // A MIG is unstable while a member is DELETING, and a scale-down check answers "not now" until it is
+    // stable. With VMs leaving all the time, a realistic delay would keep most idle VMs from ever leaving.
     deletionDelayMs: 0,
     serviceEnv: { LOG_LEVEL: options.verbose ? 'info' : 'warn' },
     onServiceLog: options.verbose

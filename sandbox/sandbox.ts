@@ -409,7 +409,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
         COMPUTE_API_ENDPOINT: compute.url,
         GCE_METADATA_HOST: deleterIdentity.host,
-        STABILIZE_TIMEOUT_SECONDS: '10',
+        REQUEST_TIMEOUT_SECONDS: '10',
         ...options.serviceEnv,
       },
       onLog,

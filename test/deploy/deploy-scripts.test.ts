@@ -763,9 +763,49 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
       ALLOWED_MIG_PATTERN: 'gh-runner-.*',
       AUTH_AUDIENCE: `https://${REGION}-${PROJECT}.cloudfunctions.net/gh-instance-deleter`,
     });
-    // The function outlives the deleter's longest wait for a stable MIG (100 s by default).
-    expect(flagValues(deploy, '--timeout')).toEqual(['160s']);
+    // The function outlives the deleter's request deadline (30 s by default).
+    expect(flagValues(deploy, '--timeout')).toEqual(['60s']);
     expect(flagValues(deploy, '--build-service-account')).toEqual([]);
+  });
+
+  it.each([
+    ['function', ['--dry-run'], ['gcloud', 'functions', 'deploy']],
+    ['Cloud Run', ['--dry-run', '--target', 'run'], ['gcloud', 'run', 'deploy']],
+  ])(
+    'runs one %s instance serving requests concurrently: the per-MIG lock lives in one process',
+    (_, args, command) => {
+      const deploy = one(runScript('instance-deleter.sh', {}, args), ...command);
+      expect(flagValues(deploy, '--max-instances')).toEqual(['1']);
+      expect(flagValues(deploy, '--concurrency')).toEqual(['80']);
+      // Concurrency above 1 needs a whole vCPU (https://cloud.google.com/functions/docs/configuring/concurrency).
+      expect(flagValues(deploy, '--cpu')).toEqual(['1']);
+      const wider = runScript('instance-deleter.sh', { DELETER_CONCURRENCY: '250' }, args);
+      expect(flagValues(one(wider, ...command), '--concurrency')).toEqual(['250']);
+    },
+  );
+
+  it.each([
+    [{ DELETER_CONCURRENCY: '0' }, 'DELETER_CONCURRENCY must be a whole number from 1 to 1000'],
+    [{ DELETER_CONCURRENCY: '1001' }, 'DELETER_CONCURRENCY must be a whole number from 1 to 1000'],
+    [{ DELETER_MAX_INSTANCES: '5' }, 'DELETER_MAX_INSTANCES is no longer supported'],
+    [{ STABILIZE_TIMEOUT_SECONDS: '100' }, 'STABILIZE_TIMEOUT_SECONDS is no longer used'],
+  ])('refuses %p', (env, message) => {
+    const refused = runScript('instance-deleter.sh', env);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(message);
+  });
+
+  it('passes REQUEST_TIMEOUT_SECONDS on and times the function out 30 s after it', () => {
+    const deploy = one(
+      runScript('instance-deleter.sh', { REQUEST_TIMEOUT_SECONDS: '45' }),
+      'gcloud',
+      'functions',
+      'deploy',
+    );
+    expect(flagValues(deploy, '--timeout')).toEqual(['75s']);
+    expect(dictFlag(flagValues(deploy, '--set-env-vars')[0]!)).toMatchObject({
+      REQUEST_TIMEOUT_SECONDS: '45',
+    });
   });
 
   it('takes the runtime from one variable, by default the major version of .node-version', () => {

@@ -13,7 +13,7 @@ import {
   deleterToken,
   startDeleterFakes,
 } from '#test-support/deleter-harness';
-import type { DeleterFakes } from '#test-support/deleter-harness';
+import type { DeleterFakes, DeleterOptions } from '#test-support/deleter-harness';
 import { captureLogs } from '#test-support/log-capture';
 import type { CapturedLogger } from '#test-support/log-capture';
 
@@ -21,30 +21,29 @@ const PROJECT = DELETER_PROJECT.projectId;
 const PROJECT_NUMBER = DELETER_PROJECT.projectNumber;
 const MIGS_PATH = `/compute/v1/projects/${PROJECT}/regions/${REGION}/instanceGroupManagers`;
 
-/** A clock that only moves when the app sleeps, so the stability wait runs without waiting. */
-interface VirtualClock {
+/** A clock that moves only when a test moves it: the age of the deleter's shared reads. */
+interface ManualClock {
   now(): number;
-  sleep(ms: number): Promise<void>;
-  readonly sleeps: number[];
-  /** Called after each sleep with how many there have been: tests change the fake's state here. */
-  onSleep: (count: number) => void;
+  advance(ms: number): void;
 }
 
-function virtualClock(): VirtualClock {
+function manualClock(): ManualClock {
   let time = 1_700_000_000_000;
-  const clock: VirtualClock = {
+  return {
     now: () => time,
-    sleeps: [],
-    onSleep: () => {},
-    sleep: async (ms) => {
-      clock.sleeps.push(ms);
+    advance: (ms) => {
       time += ms;
-      clock.onSleep(clock.sleeps.length);
-      // Let other requests and the fake run, as a real wait would.
-      await new Promise((resolve) => setImmediate(resolve));
     },
   };
-  return clock;
+}
+
+/** A promise and the function that settles it: tests hold a Compute call until something has happened. */
+function gate(): { opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
 }
 
 describe('instance deleter', () => {
@@ -52,7 +51,7 @@ describe('instance deleter', () => {
   let fakes: DeleterFakes;
   let fake: FakeComputeApi;
   let logs: CapturedLogger;
-  let clock: VirtualClock;
+  let clock: ManualClock;
   /** Every identity token a test sent: none may appear in the logs. */
   let tokens: string[];
 
@@ -66,7 +65,7 @@ describe('instance deleter', () => {
     fakes = await startDeleterFakes({ deletionDelayMs: Infinity, issuer });
     fake = fakes.compute;
     logs = captureLogs();
-    clock = virtualClock();
+    clock = manualClock();
     tokens = [];
   });
   afterEach(async () => {
@@ -79,15 +78,14 @@ describe('instance deleter', () => {
     await fakes.close();
   });
 
-  /** The deleter as the harness builds it (the real Compute clients against the fake), on the virtual clock. */
-  function app(options: { stabilizeTimeoutMs?: number; pattern?: string; random?: () => number } = {}) {
+  /** The deleter as the harness builds it (the real Compute clients against the fake), on the manual clock. */
+  function app(options: Pick<DeleterOptions, 'pattern' | 'wrapCompute'> = {}) {
     return buildDeleter(fakes, {
-      stabilizeTimeoutMs: options.stabilizeTimeoutMs ?? 100_000,
+      requestTimeoutMs: 100_000,
       pattern: options.pattern ?? 'gh-runner-[a-z]+',
       now: clock.now,
-      sleep: clock.sleep,
-      random: options.random ?? (() => 0.5),
       logs,
+      ...(options.wrapCompute ? { wrapCompute: options.wrapCompute } : {}),
     }).app;
   }
 
@@ -459,7 +457,24 @@ describe('instance deleter', () => {
         status: 502,
         error: `Compute Engine failed to look up instance gh-runner-presubmit-x7k2 in zone ${ZONE} of project ${PROJECT}: HTTP 401 (Request had invalid authentication credentials.)`,
       },
-    ])('maps $what to $status', async ({ fault, message, status, error }) => {
+      {
+        what: 'a 429 with Retry-After (Compute rate-limits the deleter)',
+        fault: { method: 'GET', path: /\/instances\//, status: 429, headers: { 'Retry-After': '7' } },
+        message: 'Quota exceeded for quota metric Read requests',
+        status: 503,
+        retryAfter: '7',
+        error: `Compute Engine is rate-limiting the instance deleter, which could not look up instance gh-runner-presubmit-x7k2 in zone ${ZONE} of project ${PROJECT} (Quota exceeded for quota metric Read requests); ask again later`,
+      },
+      {
+        what: 'a 429 without Retry-After',
+        fault: { method: 'POST', path: /\/deleteInstances$/, status: 429 },
+        message: 'Rate Limit Exceeded',
+        status: 503,
+        retryAfter: '10',
+        error:
+          'Compute Engine is rate-limiting the instance deleter, which could not delete instance gh-runner-presubmit-x7k2 from MIG gh-runner-presubmit in region us-central1 (Rate Limit Exceeded); ask again later',
+      },
+    ])('maps $what to $status', async ({ fault, message, status, error, ...rest }) => {
       const vm = member(regionalMig(), 'gh-runner-presubmit-x7k2');
       fake.controls.addFault({ ...fault, body: failure(fault.status, message) });
 
@@ -467,6 +482,7 @@ describe('instance deleter', () => {
 
       expect(res.status).toBe(status);
       expect(res.body.error).toBe(error);
+      expect(res.headers['retry-after']).toBe('retryAfter' in rest ? rest.retryAfter : undefined);
       expect(res.text).not.toContain(RAW_ONLY);
       expect(logs.text()).not.toContain(RAW_ONLY);
       expect(decisions()).toEqual([
@@ -544,7 +560,6 @@ describe('instance deleter', () => {
       expect(res.status).toBe(200);
       expect(res.type).toBe('text/plain');
       expect(res.text).toBe(body);
-      expect(clock.sleeps).toEqual([]);
       expect(deleteCalls()).toHaveLength(0);
       expect(decisions()).toEqual([
         expect.objectContaining({
@@ -563,7 +578,7 @@ describe('instance deleter', () => {
         name: 'gh-runner-zonal',
         autoscaler: { recommendedSize: 0 },
       });
-      const vm = member(mig, 'gh-runner-zonal-1');
+      const vm = member(mig, 'gh-runner-zonal-1', ZONE);
 
       const res = await get(vm);
 
@@ -590,55 +605,226 @@ describe('instance deleter', () => {
       expect(decisions()).toEqual([expect.objectContaining({ reason: 'no-recommendation' })]);
     });
 
-    it('waits, with jitter, for an unstable MIG to become stable', async () => {
+    it('answers false at once, without waiting, while the MIG is not stable (issue 14 §5)', async () => {
       const mig = regionalMig({ recommendedSize: 1 });
       const vm = member(mig, 'gh-runner-presubmit-0');
       member(mig, 'gh-runner-presubmit-1');
       fake.setCurrentAction(mig, 'gh-runner-presubmit-1', 'CREATING');
-      clock.onSleep = (count) => {
-        if (count === 2) fake.setCurrentAction(mig, 'gh-runner-presubmit-1', 'NONE');
-      };
-      const random = [0, 0.999];
 
-      const res = await get(vm, { random: () => random.shift() ?? 0.5 });
+      const res = await get(vm);
 
-      expect(res.text).toBe('true');
-      expect(clock.sleeps).toEqual([1000, 4996]);
-      expect(fake.controls.callsTo('GET', `${MIGS_PATH}/gh-runner-presubmit`)).toHaveLength(3);
+      expect(res.text).toBe('false');
+      expect(fake.controls.callsTo('GET', `${MIGS_PATH}/gh-runner-presubmit`)).toHaveLength(1);
+      expect(fake.controls.callsTo('GET', /autoscalers/)).toHaveLength(0);
+      expect(decisions()).toEqual([
+        expect.objectContaining({ outcome: 'no-scale-down', reason: 'mig-unstable', targetSize: 2 }),
+      ]);
     });
 
-    it('answers 504 when the MIG stays unstable past STABILIZE_TIMEOUT_SECONDS', async () => {
+    it('refuses a VM that is not a member of the MIG its created-by names (issue 15 §7)', async () => {
+      const mig = regionalMig({ recommendedSize: 0 });
+      member(mig, 'gh-runner-presubmit-0');
+      const stranger = fake.addInstance({
+        project: PROJECT,
+        zone: ZONE,
+        name: 'gh-runner-stranger',
+        metadata: {
+          'created-by': `projects/${PROJECT_NUMBER}/regions/${REGION}/instanceGroupManagers/${mig.name}`,
+        },
+      });
+
+      const res = await get(stranger);
+
+      expect(res.status).toBe(403);
+      expect(res.body.error).toBe(
+        'instance gh-runner-stranger is not a member of MIG gh-runner-presubmit in region us-central1',
+      );
+      // Missing from the shared list, it was looked for once more, afresh, before the refusal.
+      expect(fake.controls.callsTo('POST', /\/listManagedInstances$/)).toHaveLength(2);
+      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'refused', status: 403 })]);
+    });
+
+    it('looks again, afresh, for a member missing from a shared read of a moment ago', async () => {
+      const mig = regionalMig({ recommendedSize: 5 });
+      const first = member(mig, 'gh-runner-presubmit-0');
+      const deleter = app();
+      await request(deleter)
+        .get('/')
+        .set('Authorization', `Bearer ${tokenFor(first)}`);
+      const newcomer = member(mig, 'gh-runner-presubmit-1');
+
+      const res = await request(deleter)
+        .get('/')
+        .set('Authorization', `Bearer ${tokenFor(newcomer)}`);
+
+      expect(res.status).toBe(200);
+      expect(res.text).toBe('false');
+      expect(fake.controls.callsTo('POST', /\/listManagedInstances$/)).toHaveLength(2);
+    });
+
+    it('shares its reads among the VMs of a MIG asking at once: 40 VMs, one read of each kind (issue 15 §1)', async () => {
+      const mig = regionalMig({ recommendedSize: 39 });
+      const vms = Array.from({ length: 40 }, (_, i) => member(mig, `gh-runner-presubmit-${i}`));
+      // The MIG's reads wait until every request has looked up its instance, so all 40 ask while the
+      // first read is still under way.
+      const looked = gate();
+      let lookups = 0;
+      const deleter = app({
+        wrapCompute: (compute) => ({
+          ...compute,
+          getInstance: async (...args) => {
+            const found = await compute.getInstance(...args);
+            if ((lookups += 1) === vms.length) looked.open();
+            return found;
+          },
+          getMig: async (ref) => {
+            await looked.opened;
+            return compute.getMig(ref);
+          },
+        }),
+      });
+
+      const answers = await Promise.all(
+        vms.map((vm) =>
+          request(deleter)
+            .get('/')
+            .set('Authorization', `Bearer ${tokenFor(vm)}`)
+            .then((res) => [res.status, res.text]),
+        ),
+      );
+
+      expect(answers).toEqual(Array(40).fill([200, 'true']));
+      expect(fake.controls.callsTo('GET', /\/instances\//)).toHaveLength(40);
+      expect(fake.controls.callsTo('GET', `${MIGS_PATH}/gh-runner-presubmit`)).toHaveLength(1);
+      expect(fake.controls.callsTo('POST', /\/listManagedInstances$/)).toHaveLength(1);
+      expect(fake.controls.callsTo('GET', /autoscalers/)).toHaveLength(1);
+    });
+
+    it('answers 429 with Retry-After to a VM that asks again while its first request is in flight (issue 15 §1)', async () => {
       const mig = regionalMig({ recommendedSize: 0 });
       const vm = member(mig, 'gh-runner-presubmit-0');
-      fake.setStable(mig, false);
-      const started = clock.now();
+      const token = tokenFor(vm);
+      // The first request's lookup of its instance is held until the 39 others have been answered.
+      const othersAnswered = gate();
+      const deleter = app({
+        wrapCompute: (compute) => ({
+          ...compute,
+          getInstance: async (...args) => {
+            await othersAnswered.opened;
+            return compute.getInstance(...args);
+          },
+        }),
+      });
+      const send = () => request(deleter).get('/').set('Authorization', `Bearer ${token}`);
+      let refused = 0;
 
-      const res = await get(vm, { stabilizeTimeoutMs: 10_000 });
-
-      expect(res.status).toBe(504);
-      expect(res.body.error).toBe(
-        'MIG gh-runner-presubmit in region us-central1 did not become stable in time; ask again later',
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          send().then((res) => {
+            if (res.status === 429 && (refused += 1) === 39) othersAnswered.open();
+            return res;
+          }),
+        ),
       );
-      // 3 s apart (random 0.5), and the last wait cut to end exactly at the deadline.
-      expect(clock.sleeps).toEqual([3000, 3000, 3000, 1000]);
-      expect(clock.now() - started).toBe(10_000);
-      expect(fake.controls.callsTo('GET', /autoscalers/)).toHaveLength(0);
-      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'failed', status: 504 })]);
+
+      const served = answers.filter((res) => res.status === 200);
+      const busy = answers.filter((res) => res.status === 429);
+      expect(served.map((res) => res.text)).toEqual(['true']);
+      expect(busy).toHaveLength(39);
+      expect(new Set(busy.map((res) => res.headers['retry-after']))).toEqual(new Set(['5']));
+      expect(new Set(busy.map((res) => res.body.error))).toEqual(
+        new Set([
+          'instance gh-runner-presubmit-0 already has a request in progress at the instance deleter; ask again once it is answered',
+        ]),
+      );
+      // One request's worth of Compute calls: its instance, the MIG's members and state, the autoscaler.
+      expect(fake.controls.calls).toHaveLength(4);
+      // Once the first is answered, the VM is served again.
+      expect((await send()).status).toBe(200);
+    });
+
+    it('reuses a read for one second, then reads again', async () => {
+      const mig = regionalMig({ recommendedSize: 1 });
+      const [a, b, c] = ['a', 'b', 'c'].map((name) => member(mig, `gh-runner-presubmit-${name}`));
+      const deleter = app();
+      const ask = (vm: FakeInstance) =>
+        request(deleter)
+          .get('/')
+          .set('Authorization', `Bearer ${tokenFor(vm!)}`)
+          .then((res) => res.text);
+      const migReads = () => fake.controls.callsTo('GET', `${MIGS_PATH}/gh-runner-presubmit`).length;
+
+      expect(await ask(a!)).toBe('true');
+      clock.advance(1000);
+      fake.setRecommendedSize(mig, 3);
+      expect(await ask(b!)).toBe('true');
+      expect(migReads()).toBe(1);
+      clock.advance(1);
+      expect(await ask(c!)).toBe('false');
+      expect(migReads()).toBe(2);
+    });
+
+    it('shares a failed read with the requests that waited for it, then reads again', async () => {
+      const mig = regionalMig({ recommendedSize: 1 });
+      const vms = [0, 1, 2].map((i) => member(mig, `gh-runner-presubmit-${i}`));
+      fake.controls.addFault({
+        method: 'GET',
+        path: `${MIGS_PATH}/gh-runner-presubmit`,
+        status: 500,
+        body: googleErrorBody(500, 'backend error'),
+        times: 1,
+      });
+      const looked = gate();
+      let lookups = 0;
+      const deleter = app({
+        wrapCompute: (compute) => ({
+          ...compute,
+          getInstance: async (...args) => {
+            const found = await compute.getInstance(...args);
+            if ((lookups += 1) === 2) looked.open();
+            return found;
+          },
+          getMig: async (ref) => {
+            await looked.opened;
+            return compute.getMig(ref);
+          },
+        }),
+      });
+      const ask = (vm: FakeInstance) =>
+        request(deleter)
+          .get('/')
+          .set('Authorization', `Bearer ${tokenFor(vm)}`);
+
+      const failed = await Promise.all([ask(vms[0]!), ask(vms[1]!)]);
+      const next = await ask(vms[2]!);
+
+      expect(failed.map((res) => res.status)).toEqual([502, 502]);
+      expect(next.status).toBe(200);
+      expect(fake.controls.callsTo('GET', `${MIGS_PATH}/gh-runner-presubmit`)).toHaveLength(2);
     });
   });
 
   describe('DELETE /?if=scale-down', () => {
-    it('deletes the VM when the MIG is above its recommendation', async () => {
+    const ifScaleDown = (vm: FakeInstance, deleter = app()) =>
+      request(deleter)
+        .delete('/?if=scale-down')
+        .set('Authorization', `Bearer ${tokenFor(vm)}`);
+
+    it('deletes the VM when the MIG is above its recommendation, answering JSON', async () => {
       const mig = regionalMig({ recommendedSize: 1 });
       const vm = member(mig, 'gh-runner-presubmit-0');
       member(mig, 'gh-runner-presubmit-1');
 
-      const res = await del(vm, '?if=scale-down');
+      const res = await ifScaleDown(vm);
 
       expect(res.status).toBe(200);
-      expect(res.text).toBe(
-        'MIG gh-runner-presubmit in region us-central1 is above its recommended size (target 2, recommended 1) and is deleting instance gh-runner-presubmit-0\n',
-      );
+      expect(res.type).toBe('application/json');
+      expect(res.body).toEqual({
+        deleted: true,
+        reason: 'above-recommendation',
+        message:
+          'MIG gh-runner-presubmit in region us-central1 is above its recommended size (target 2, recommended 1) and is deleting instance gh-runner-presubmit-0',
+      });
       expect(deleteCalls().map((call) => call.body)).toEqual([
         {
           instances: [`zones/${ZONE}/instances/gh-runner-presubmit-0`],
@@ -646,47 +832,174 @@ describe('instance deleter', () => {
         },
       ]);
       expect(mig.targetSize).toBe(1);
+      expect(decisions()).toEqual([
+        expect.objectContaining({ outcome: 'deleting', reason: 'above-recommendation', scaleDown: true }),
+      ]);
     });
 
     it.each([
-      [2, 'is not above its recommended size (target 2, recommended 2)'],
-      [null, 'has no recommended size yet'],
-    ])('keeps the VM when the recommendation is %p', async (recommendedSize, reason) => {
-      const mig = regionalMig({ recommendedSize });
+      [2, 'not-above-recommendation', 'is not above its recommended size (target 2, recommended 2)'],
+      [null, 'no-recommendation', 'has no recommended size yet'],
+      [undefined, 'no-autoscaler', 'has no autoscaler'],
+    ])('keeps the VM when the recommendation is %p', async (recommendedSize, reason, why) => {
+      const mig = regionalMig(recommendedSize === undefined ? {} : { recommendedSize });
       const vm = member(mig, 'gh-runner-presubmit-0');
       member(mig, 'gh-runner-presubmit-1');
 
-      const res = await del(vm, '?if=scale-down');
+      const res = await ifScaleDown(vm);
 
       expect(res.status).toBe(200);
-      expect(res.text).toBe(
-        `MIG gh-runner-presubmit in region us-central1 ${reason}: keeping instance gh-runner-presubmit-0\n`,
-      );
+      expect(res.body).toEqual({
+        deleted: false,
+        reason,
+        message: `MIG gh-runner-presubmit in region us-central1 ${why}: keeping instance gh-runner-presubmit-0`,
+      });
       expect(deleteCalls()).toHaveLength(0);
       expect(mig.members.get(vm.name)?.currentAction).toBe('NONE');
-      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'kept', scaleDown: false })]);
+      expect(decisions()).toEqual([expect.objectContaining({ outcome: 'kept', reason, scaleDown: false })]);
+    });
+
+    it('answers "not now" at once when the MIG above its recommendation is not stable, and deletes nothing afterwards (issue 14 §5)', async () => {
+      // The issue's case: an idle VM, its MIG above its recommendation but not stable for 25 s. The
+      // deleter used to wait for stability and delete 25.7 s after the VM's busy check.
+      const mig = regionalMig({ recommendedSize: 1 });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      member(mig, 'gh-runner-presubmit-1');
+      member(mig, 'gh-runner-presubmit-2');
+      fake.setCurrentAction(mig, 'gh-runner-presubmit-2', 'CREATING');
+      const deleter = app();
+
+      const res = await ifScaleDown(vm, deleter);
+
+      expect(res.body).toEqual({
+        deleted: false,
+        reason: 'mig-unstable',
+        message:
+          'MIG gh-runner-presubmit in region us-central1 is not stable (it is creating or deleting VMs): keeping instance gh-runner-presubmit-0; ask again at the next idle check',
+      });
+      expect(fake.controls.callsTo('GET', /autoscalers/)).toHaveLength(0);
+      // The MIG becomes stable "25 s later": nothing of that request is left to delete the VM now.
+      fake.setCurrentAction(mig, 'gh-runner-presubmit-2', 'NONE');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(deleteCalls()).toHaveLength(0);
+      expect(mig.members.get(vm.name)?.currentAction).toBe('NONE');
+
+      // The VM keeps itself and, after a fresh busy check, asks again at its next idle check.
+      const again = await ifScaleDown(vm, deleter);
+      expect(again.body).toMatchObject({ deleted: true, reason: 'above-recommendation' });
+      expect(deleteCalls()).toHaveLength(1);
+    });
+
+    it('deletes right after the reads it decided on, made in the same request: no wait, no queue, nothing shared', async () => {
+      const mig = regionalMig({ recommendedSize: 1 });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      const other = member(mig, 'gh-runner-presubmit-1');
+      const deleter = app();
+      // A GET a moment before leaves a shared read behind; the deletion does not decide on it.
+      await request(deleter)
+        .get('/')
+        .set('Authorization', `Bearer ${tokenFor(other)}`);
+      const before = fake.controls.calls.length;
+
+      const res = await ifScaleDown(vm, deleter);
+
+      expect(res.body.deleted).toBe(true);
+      const sequence = fake.controls.calls.slice(before).map((call) => {
+        if (call.path.endsWith('/deleteInstances')) return 'deleteInstances';
+        if (call.path.endsWith('/listManagedInstances')) return 'listManagedInstances';
+        if (call.path.includes('/autoscalers/')) return 'autoscalers.get';
+        if (call.path.includes('/instanceGroupManagers/')) return 'instanceGroupManagers.get';
+        return 'instances.get';
+      });
+      expect(sequence[0]).toBe('instances.get');
+      expect(new Set(sequence.slice(1, 3))).toEqual(
+        new Set(['listManagedInstances', 'instanceGroupManagers.get']),
+      );
+      expect(sequence.slice(3)).toEqual(['autoscalers.get', 'deleteInstances']);
+    });
+
+    it('answers an already-deleting VM with deleted: true, without a second deleteInstances', async () => {
+      const mig = regionalMig({ recommendedSize: 0 });
+      const vm = member(mig, 'gh-runner-presubmit-0');
+      await del(vm);
+
+      const res = await ifScaleDown(vm);
+
+      expect(res.body).toEqual({
+        deleted: true,
+        reason: 'already-deleting',
+        message:
+          'MIG gh-runner-presubmit in region us-central1 is already deleting instance gh-runner-presubmit-0',
+      });
+      expect(deleteCalls()).toHaveLength(1);
+    });
+
+    it('refuses a VM that claims a MIG it is not a member of', async () => {
+      const mig = regionalMig({ recommendedSize: 0 });
+      member(mig, 'gh-runner-presubmit-0');
+      const stranger = fake.addInstance({
+        project: PROJECT,
+        zone: ZONE,
+        name: 'gh-runner-stranger',
+        metadata: {
+          'created-by': `projects/${PROJECT_NUMBER}/regions/${REGION}/instanceGroupManagers/${mig.name}`,
+        },
+      });
+
+      const res = await ifScaleDown(stranger);
+
+      expect(res.status).toBe(403);
+      expect(deleteCalls()).toHaveLength(0);
+    });
+
+    it('answers "not now" (mig-busy) instead of queueing behind another decision on the same MIG', async () => {
+      const mig = regionalMig({ recommendedSize: 0 });
+      const [first, second] = [0, 1].map((i) => member(mig, `gh-runner-presubmit-${i}`));
+      // The first request's read of the MIG (under the MIG's lock) is held until the second is answered.
+      const firstReading = gate();
+      const secondAnswered = gate();
+      let migReads = 0;
+      const deleter = app({
+        wrapCompute: (compute) => ({
+          ...compute,
+          getMig: async (ref) => {
+            if ((migReads += 1) === 1) {
+              firstReading.open();
+              await secondAnswered.opened;
+            }
+            return compute.getMig(ref);
+          },
+        }),
+      });
+
+      const firstAnswer = ifScaleDown(first!, deleter).then((res) => res);
+      await firstReading.opened;
+      const secondAnswer = await ifScaleDown(second!, deleter);
+      secondAnswered.open();
+
+      expect(secondAnswer.body).toEqual({
+        deleted: false,
+        reason: 'mig-busy',
+        message:
+          'MIG gh-runner-presubmit in region us-central1 is deciding on another of its VMs right now: keeping instance gh-runner-presubmit-1; ask again at the next idle check',
+      });
+      expect((await firstAnswer).body).toMatchObject({ deleted: true });
+      expect(deleteCalls()).toHaveLength(1);
     });
 
     it('of ten VMs asking at once while the MIG is one above its recommendation, deletes exactly one', async () => {
       const mig = regionalMig({ recommendedSize: 9 });
       const vms = Array.from({ length: 10 }, (_, i) => member(mig, `gh-runner-presubmit-${i}`));
-      // The deleted VM disappears while the others wait for the MIG to become stable again.
-      clock.onSleep = () => fake.completeDeletions();
       const deleter = app();
 
-      const responses = await Promise.all(
-        vms.map((vm) =>
-          request(deleter)
-            .delete('/?if=scale-down')
-            .set('Authorization', `Bearer ${tokenFor(vm)}`),
-        ),
-      );
+      const responses = await Promise.all(vms.map((vm) => ifScaleDown(vm, deleter)));
 
       expect(responses.map((res) => res.status)).toEqual(Array(10).fill(200));
-      const deleted = responses.filter((res) => res.text.includes('is deleting'));
-      const kept = responses.filter((res) => res.text.includes('keeping'));
+      const deleted = responses.filter((res) => res.body.deleted === true);
+      const kept = responses.filter((res) => res.body.deleted === false);
       expect(deleted).toHaveLength(1);
       expect(kept).toHaveLength(9);
+      for (const res of kept) expect(['mig-busy', 'mig-unstable']).toContain(res.body.reason);
       expect(deleteCalls()).toHaveLength(1);
       expect(mig.targetSize).toBe(9);
       expect(decisions().filter((line) => line.outcome === 'deleting')).toHaveLength(1);

@@ -25,7 +25,7 @@ describe('instance deleter config', () => {
       logLevel: 'info',
       audiences: [REQUIRED.AUTH_AUDIENCE],
       certsUrl: 'https://www.googleapis.com/oauth2/v1/certs',
-      stabilizeTimeoutMs: 100_000,
+      requestTimeoutMs: 30_000,
     });
     expect(config.computeEndpoint).toBeUndefined();
     expect(config.projectId).toBeUndefined();
@@ -48,7 +48,7 @@ describe('instance deleter config', () => {
       LOG_LEVEL: 'debug',
       ID_TOKEN_CERTS_URL: 'http://127.0.0.1:9000/oauth2/v1/certs',
       GOOGLE_CLOUD_PROJECT: 'runners-prod',
-      STABILIZE_TIMEOUT_SECONDS: '30',
+      REQUEST_TIMEOUT_SECONDS: '45',
       COMPUTE_API_ENDPOINT: 'http://127.0.0.1:8085',
     });
     expect(config).toMatchObject({
@@ -56,7 +56,7 @@ describe('instance deleter config', () => {
       logLevel: 'debug',
       certsUrl: 'http://127.0.0.1:9000/oauth2/v1/certs',
       projectId: 'runners-prod',
-      stabilizeTimeoutMs: 30_000,
+      requestTimeoutMs: 45_000,
       computeEndpoint: { apiEndpoint: '127.0.0.1', port: 8085, protocol: 'http' },
     });
   });
@@ -83,23 +83,29 @@ describe('instance deleter config', () => {
     expect(
       problemsOf({
         ALLOWED_MIG_PATTERN: '[',
-        STABILIZE_TIMEOUT_SECONDS: '3601',
+        REQUEST_TIMEOUT_SECONDS: '601',
         COMPUTE_API_ENDPOINT: 'ftp://compute.example',
       }).map((problem) => problem.split(':')[0]),
-    ).toEqual(['AUTH_AUDIENCE', 'ALLOWED_MIG_PATTERN', 'STABILIZE_TIMEOUT_SECONDS', 'COMPUTE_API_ENDPOINT']);
+    ).toEqual(['AUTH_AUDIENCE', 'ALLOWED_MIG_PATTERN', 'REQUEST_TIMEOUT_SECONDS', 'COMPUTE_API_ENDPOINT']);
   });
 
   it.each([
-    ['0', 0],
-    ['100', 100_000],
-    ['3600', 3_600_000],
-  ])('accepts STABILIZE_TIMEOUT_SECONDS=%s', (value, ms) => {
-    expect(loadConfig({ ...REQUIRED, STABILIZE_TIMEOUT_SECONDS: value }).stabilizeTimeoutMs).toBe(ms);
+    ['1', 1000],
+    ['30', 30_000],
+    ['600', 600_000],
+  ])('accepts REQUEST_TIMEOUT_SECONDS=%s', (value, ms) => {
+    expect(loadConfig({ ...REQUIRED, REQUEST_TIMEOUT_SECONDS: value }).requestTimeoutMs).toBe(ms);
   });
 
-  it.each(['-1', '1.5', '3601', 'ten'])('refuses STABILIZE_TIMEOUT_SECONDS=%s', (value) => {
-    expect(problemsOf({ ...REQUIRED, STABILIZE_TIMEOUT_SECONDS: value })).toEqual([
-      'STABILIZE_TIMEOUT_SECONDS: must be a whole number of seconds from 0 to 3600',
+  it.each(['0', '-1', '1.5', '601', 'ten'])('refuses REQUEST_TIMEOUT_SECONDS=%s', (value) => {
+    expect(problemsOf({ ...REQUIRED, REQUEST_TIMEOUT_SECONDS: value })).toEqual([
+      'REQUEST_TIMEOUT_SECONDS: must be a whole number of seconds from 1 to 600',
+    ]);
+  });
+
+  it('refuses STABILIZE_TIMEOUT_SECONDS, which no longer does anything', () => {
+    expect(problemsOf({ ...REQUIRED, STABILIZE_TIMEOUT_SECONDS: '100' })).toEqual([
+      'STABILIZE_TIMEOUT_SECONDS: is no longer used: the deleter answers "not now" instead of waiting for a stable MIG; set REQUEST_TIMEOUT_SECONDS for its deadline',
     ]);
   });
 });

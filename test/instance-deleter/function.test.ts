@@ -60,7 +60,7 @@ describe('the Cloud Function entry point', () => {
         COMPUTE_API_ENDPOINT: compute.url,
         LOG_LEVEL: 'silent',
       },
-      ['STABILIZE_TIMEOUT_SECONDS'],
+      ['REQUEST_TIMEOUT_SECONDS', 'STABILIZE_TIMEOUT_SECONDS'],
     );
     // Loaded only now: it reads its configuration when it loads, as it does on Cloud Functions.
     const { FUNCTION_TARGET } = await import('../../services/instance-deleter/src/function.js');
@@ -104,7 +104,8 @@ describe('the Cloud Function entry point', () => {
       .set('Authorization', `Bearer ${await identityToken()}`);
 
     expect(res.status).toBe(200);
-    expect(res.text).toContain('is deleting instance gh-runner-presubmit-x7k2');
+    expect(res.body).toMatchObject({ deleted: true, reason: 'above-recommendation' });
+    expect(res.body.message).toContain('is deleting instance gh-runner-presubmit-x7k2');
     const [call, ...others] = compute.controls.callsTo('POST', /\/deleteInstances$/);
     expect(others).toHaveLength(0);
     expect(call?.body).toEqual({

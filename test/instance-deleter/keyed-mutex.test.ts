@@ -49,4 +49,37 @@ describe('createKeyedMutex', () => {
     await expect(next).resolves.toBe('next');
     expect(mutex.size).toBe(0);
   });
+
+  it('tryRun runs a task only when nothing runs or waits under its key', async () => {
+    const mutex = createKeyedMutex();
+    let finish!: () => void;
+    const first = mutex.run('a', () => new Promise<string>((resolve) => (finish = () => resolve('first'))));
+
+    const refused = mutex.tryRun('a', async () => 'second');
+    const other = mutex.tryRun('b', async () => 'other key');
+
+    expect(refused).toBeUndefined();
+    await expect(other).resolves.toBe('other key');
+    finish();
+    await expect(first).resolves.toBe('first');
+    await expect(mutex.tryRun('a', async () => 'after')).resolves.toBe('after');
+    expect(mutex.size).toBe(0);
+  });
+
+  it('makes run wait behind a task started with tryRun', async () => {
+    const mutex = createKeyedMutex();
+    const events: string[] = [];
+    const tried = mutex.tryRun('a', async () => {
+      events.push('tried start');
+      await tick();
+      events.push('tried end');
+    });
+    const queued = mutex.run('a', async () => {
+      events.push('queued');
+    });
+
+    await Promise.all([tried, queued]);
+
+    expect(events).toEqual(['tried start', 'tried end', 'queued']);
+  });
 });

@@ -1,7 +1,7 @@
 import { OAuth2Client } from 'google-auth-library';
 import type { Express } from 'express';
-import { createInstanceDeleter, loadConfig } from '#instance-deleter';
-import type { InstanceDeleterOverrides } from '#instance-deleter';
+import { createDeleterComputeClient, createInstanceDeleter, loadConfig } from '#instance-deleter';
+import type { ComputeClient, DeleterComputeOptions, InstanceDeleterOverrides } from '#instance-deleter';
 import { startFakeComputeApi } from '#fakes/compute-api';
 import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
 import { startFakeGoogleIssuer } from '#fakes/google-issuer';
@@ -40,16 +40,29 @@ export async function startDeleterFakes(
 }
 
 export interface DeleterOptions {
-  /** Default 10 s; the stability wait uses the real clock unless `now` and `sleep` are given. */
-  stabilizeTimeoutMs?: number;
+  /** The deadline of every request (REQUEST_TIMEOUT_SECONDS, here in ms); default 10 s. */
+  requestTimeoutMs?: number;
   /** ALLOWED_MIG_PATTERN; default `gh-runner-[a-z0-9-]+`, which every MIG of {@link regionalMig} matches. */
   pattern?: string;
-  /** The stability wait's clock and jitter (default: no jitter). */
+  /** The clock of the shared reads' ages (default `Date.now`). */
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
   /** Where the deleter logs; a fresh capture by default. */
   logs?: CapturedLogger;
+  /** COMPUTE_API_ENDPOINT; default the fake's (a server that never answers, say). */
+  computeUrl?: string;
+  /**
+   * `fixed` (default): the Compute clients hold {@link DELETER_ACCESS_TOKEN}; `adc`: Application Default
+   * Credentials, from whatever metadata server the environment names (GCE_METADATA_HOST).
+   */
+  credentials?: 'fixed' | 'adc';
+  /** How long one Compute call / getting credentials may take (defaults: the service's). */
+  callTimeoutMs?: number;
+  credentialsTimeoutMs?: number;
+  /**
+   * Wraps the deleter's Compute client (the real clients against the fake, as production builds them):
+   * tests order Compute calls with it, e.g. holding one deleter's reads until another has deleted.
+   */
+  wrapCompute?: (compute: ComputeClient) => ComputeClient;
 }
 
 export interface Deleter {
@@ -61,29 +74,35 @@ export interface Deleter {
 
 /**
  * The deleter as main.ts and the Cloud Function build it (loadConfig, then createInstanceDeleter), with
- * the real Compute clients pointed at the fake and holding {@link DELETER_ACCESS_TOKEN}.
+ * the real Compute clients pointed at the fake and holding {@link DELETER_ACCESS_TOKEN}. Each call builds
+ * a separate deleter, with its own locks and shared reads: two of them stand for two processes.
  */
 export function buildDeleter(fakes: DeleterFakes, options: DeleterOptions = {}): Deleter {
   const logs = options.logs ?? captureLogs();
-  const auth = new OAuth2Client();
-  auth.setCredentials({ access_token: DELETER_ACCESS_TOKEN });
   const { protocol, apiEndpoint, port } = fakes.compute.endpoint;
   const config = loadConfig({
     AUTH_AUDIENCE: DELETER_AUDIENCE,
     ID_TOKEN_CERTS_URL: fakes.issuer.certsUrl,
     ALLOWED_MIG_PATTERN: options.pattern ?? 'gh-runner-[a-z0-9-]+',
-    COMPUTE_API_ENDPOINT: `${protocol}://${apiEndpoint}:${port}`,
+    COMPUTE_API_ENDPOINT: options.computeUrl ?? `${protocol}://${apiEndpoint}:${port}`,
   });
-  // Tests wait less than the one second STABILIZE_TIMEOUT_SECONDS can express.
-  config.stabilizeTimeoutMs = options.stabilizeTimeoutMs ?? 10_000;
-  const { now, sleep } = options;
-  const overrides: InstanceDeleterOverrides = {
-    logger: logs.logger,
-    computeAuthClient: auth,
-    random: options.random ?? (() => 0),
-    ...(now === undefined ? {} : { now }),
-    ...(sleep === undefined ? {} : { sleep }),
-  };
+  // Tests wait less than the one second REQUEST_TIMEOUT_SECONDS can express.
+  config.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const computeOptions: DeleterComputeOptions = {};
+  if (options.credentials !== 'adc') {
+    const auth = new OAuth2Client();
+    auth.setCredentials({ access_token: DELETER_ACCESS_TOKEN });
+    computeOptions.authClient = auth;
+  }
+  if (options.callTimeoutMs !== undefined) computeOptions.callTimeoutMs = options.callTimeoutMs;
+  if (options.credentialsTimeoutMs !== undefined) {
+    computeOptions.credentialsTimeoutMs = options.credentialsTimeoutMs;
+  }
+  const overrides: InstanceDeleterOverrides = { logger: logs.logger, ...computeOptions };
+  if (options.wrapCompute) {
+    overrides.compute = options.wrapCompute(createDeleterComputeClient(config, computeOptions));
+  }
+  if (options.now) overrides.now = options.now;
   const app = createInstanceDeleter(config, overrides);
   return {
     app,

@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Express, NextFunction, Request, Response } from 'express';
 import {
   HttpError,
@@ -12,11 +11,14 @@ import {
   withDeadline,
 } from '#shared';
 import type { IdTokenVerifier, Logger } from '#shared';
+import { createCallerLimit } from './caller-limit.js';
 import { checkScaleDown } from './check-scale-down.js';
-import type { ScaleDownDecision, StabilizeClock } from './check-scale-down.js';
+import type { ScaleDownDecision } from './check-scale-down.js';
 import type { ComputeClient } from './compute-client.js';
-import { deleteOwnInstance } from './delete-own-instance.js';
+import { deleteOwnInstance, deleteOwnInstanceIfScaleDown } from './delete-own-instance.js';
+import type { ConditionalDeletion, ConditionalDeletionReason } from './delete-own-instance.js';
 import { createKeyedMutex } from './keyed-mutex.js';
+import { createMigReads, createSharedMigReads } from './mig-reads.js';
 import { resolveCallerMig } from './resolve-caller-mig.js';
 import { formatMigRef } from './resource-ref.js';
 
@@ -27,22 +29,28 @@ export interface InstanceDeleterDeps {
   /** Anchored: the whole MIG name must match. */
   migPattern: RegExp;
   logger: Logger;
-  /** How long a request may take, the scale-down check's wait for a stable MIG included; 504 past it. */
-  stabilizeTimeoutMs: number;
-  /** Clock of the stability wait; `Date.now`, a timer and `Math.random` by default. */
+  /** How long a request may take, every Compute call and credential look-up included; 504 past it. */
+  requestTimeoutMs: number;
+  /** How long `GET /` reuses a read of a MIG or an autoscaler, in ms (default {@link SHARED_READ_MAX_AGE_MS}). */
+  sharedReadMaxAgeMs?: number;
+  /** The clock of the shared reads' ages; `Date.now` by default. */
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
   /** For trace links in logs. */
   projectId?: string;
 }
 
-/** What a request decided: the response line, and the fields its log line carries. */
-interface Outcome {
+/** `GET /` answers from reads at most this old (ms), shared by every VM of the MIG asking meanwhile. */
+export const SHARED_READ_MAX_AGE_MS = 1000;
+
+/** What a VM sent a second request while its first was in flight is told to wait, in seconds. */
+const BUSY_CALLER_RETRY_AFTER_SECONDS = 5;
+
+/** What a request decided: the answer (a text line, or JSON for a conditional delete) and its log fields. */
+type Outcome = {
   outcome: 'deleting' | 'already-deleting' | 'kept' | 'scale-down' | 'no-scale-down';
-  body: string;
-  decision?: ScaleDownDecision | undefined;
-}
+  summary: string;
+  log?: Partial<ScaleDownDecision> | { reason: ConditionalDeletionReason } | undefined;
+} & ({ text: string } | { json: ConditionalDeletion });
 
 const ALLOWED_METHODS = ['GET', 'DELETE'];
 
@@ -69,60 +77,80 @@ function conditionOf(req: Request): 'scale-down' | undefined {
 /**
  * The instance deleter's one route: a VM deletes itself from its managed instance group (`DELETE /`,
  * delete-own-instance.ts), asks whether its MIG should shrink (`GET /`, check-scale-down.ts, answering
- * `true` or `false`), or both at once (`DELETE /?if=scale-down`). The caller is the VM named in its
- * identity token (resolve-caller-mig.ts), never anything else.
+ * `true` or `false`), or both at once (`DELETE /?if=scale-down`, answering JSON). The caller is the VM
+ * named in its identity token (resolve-caller-mig.ts), never anything else, and it has at most one
+ * request in flight (a second one is 429).
  *
- * Conditional deletions are serialised per MIG inside this process. Several instances of the service do
- * not share the lock: between them, the window is one Compute API round trip (read the MIG, then
- * deleteInstances), down from the seconds of a separate `GET` and `DELETE`.
+ * Nothing here waits for a MIG to change: every answer comes from the MIG as it is now. Decisions to
+ * delete are made one at a time per MIG inside this process, on reads made afresh, and followed at once
+ * by the deletion; `GET /` shares its reads among the VMs of a MIG. Several processes do not share the
+ * per-MIG lock, which is why the service is deployed as a single instance (deploy/instance-deleter.sh).
  */
 export function createApp(deps: InstanceDeleterDeps): Express {
   const { compute, logger } = deps;
-  const clock: StabilizeClock = {
-    now: deps.now ?? Date.now,
-    sleep: deps.sleep ?? ((ms) => delay(ms)),
-    random: deps.random ?? Math.random,
-  };
   const migLock = createKeyedMutex();
+  const callers = createCallerLimit();
+  const freshReads = createMigReads(compute);
+  const sharedReads = createSharedMigReads(compute, {
+    maxAgeMs: deps.sharedReadMaxAgeMs ?? SHARED_READ_MAX_AGE_MS,
+    now: deps.now ?? Date.now,
+  });
 
   /** One handler for both methods, so every request leaves exactly one decision line in the log. */
   async function answer(req: Request, res: Response): Promise<void> {
-    const stableBy = clock.now() + deps.stabilizeTimeoutMs;
     const log = requestLog(res, logger);
     const caller = callerOf(res);
     const fields: Record<string, unknown> = { caller: describeCaller(caller), method: req.method };
+    let leave: (() => void) | undefined;
     try {
       const vm = requireComputeEngineClaims(caller);
       fields.instance = vm.instanceName;
       const condition = conditionOf(req);
-      // Compute calls have no deadline of their own worth waiting for (gax retries reads for minutes), so
-      // the whole request gets one: past it the caller hears 504, and a deletion still queued behind the
-      // MIG's lock is dropped instead of happening after the caller was told it did not.
+      leave = callers.tryEnter(`${vm.projectId}/${vm.zone}/${vm.instanceId}`);
+      if (!leave) {
+        throw new HttpError(
+          429,
+          `instance ${vm.instanceName} already has a request in progress at the instance deleter; ask again once it is answered`,
+          { 'Retry-After': String(BUSY_CALLER_RETRY_AFTER_SECONDS) },
+        );
+      }
+      // Every Compute call and credential look-up has a deadline of its own (compute-client.ts,
+      // compute-auth-client.ts); the request as a whole gets one too. Past it the caller hears 504, and a
+      // deletion not yet sent is dropped instead of happening after the caller was told it did not.
       const result = await withDeadline<Outcome>(
-        deps.stabilizeTimeoutMs,
+        deps.requestTimeoutMs,
         () => new HttpError(504, 'Compute Engine did not answer in time; ask again later'),
-        async (deadline) => {
+        async (deadline): Promise<Outcome> => {
           const mig = await resolveCallerMig(deps, vm);
           fields.mig = formatMigRef(mig);
-          if (req.method !== 'GET') {
-            const conditional = condition === 'scale-down';
-            return deleteOwnInstance({ compute, clock, migLock }, vm, mig, {
-              conditional,
-              stableBy,
-              deadline,
-            });
+          const operation = { compute, freshReads, migLock };
+          if (req.method === 'GET') {
+            const decision = await checkScaleDown({ sharedReads, freshReads }, vm, mig);
+            const text = String(decision.scaleDown);
+            const outcome = decision.scaleDown ? 'scale-down' : 'no-scale-down';
+            return { outcome, text, summary: `scale-down check: ${text}`, log: decision };
           }
-          const decision = await checkScaleDown(compute, mig, stableBy, clock);
-          return {
-            outcome: decision.scaleDown ? 'scale-down' : 'no-scale-down',
-            body: String(decision.scaleDown),
-            decision,
-          };
+          if (condition === 'scale-down') {
+            const { answer: json, decision } = await deleteOwnInstanceIfScaleDown(
+              operation,
+              vm,
+              mig,
+              deadline,
+            );
+            const outcome = !json.deleted
+              ? 'kept'
+              : json.reason === 'already-deleting'
+                ? json.reason
+                : 'deleting';
+            return { outcome, json, summary: json.message, log: { ...decision, reason: json.reason } };
+          }
+          const deletion = await deleteOwnInstance(operation, vm, mig, deadline);
+          return { outcome: deletion.outcome, text: deletion.body, summary: deletion.body.trim() };
         },
       );
-      const summary = req.method === 'GET' ? `scale-down check: ${result.body}` : result.body.trim();
-      log.info({ ...fields, outcome: result.outcome, ...result.decision }, summary);
-      res.type('text/plain').send(result.body);
+      log.info({ ...fields, outcome: result.outcome, ...result.log }, result.summary);
+      if ('json' in result) res.json(result.json);
+      else res.type('text/plain').send(result.text);
     } catch (error) {
       if (error instanceof HttpError && error.status < 500) {
         log.warn({ ...fields, outcome: 'refused', status: error.status }, error.message);
@@ -132,6 +160,8 @@ export function createApp(deps: InstanceDeleterDeps): Express {
         log.error({ ...fields, outcome: 'failed' }, 'request failed');
       }
       throw error;
+    } finally {
+      leave?.();
     }
   }
 

@@ -2,6 +2,7 @@
 // adds over a second to every cold start of the function. No `exports` map forbids this path.
 import * as v1 from '@google-cloud/compute/build/src/v1/index.js';
 import type { protos } from '@google-cloud/compute';
+import { withDeadline } from '#shared';
 import { ComputeError, toComputeError } from './compute-error.js';
 import { CREATED_BY_KEY, parseResourceUrl } from './resource-ref.js';
 import type { ResourceRef } from './resource-ref.js';
@@ -57,20 +58,34 @@ const MAX_OPERATION_WAITS = 5;
 
 const MANAGED_INSTANCE_URL = /\/zones\/([^/]+)\/instances\/([^/]+)$/;
 
-/** Runs one Compute call, turning whatever it throws into a {@link ComputeError}. */
-async function call<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw toComputeError(error);
-  }
-}
+/** How long one Compute call may take by default (a deleteInstances with its operation wait included). */
+export const DEFAULT_COMPUTE_CALL_TIMEOUT_MS = 10_000;
 
 /**
  * The {@link ComputeClient} on the `@google-cloud/compute` v1 REST clients. `options` carry the endpoint
- * (the sandbox points it at a loopback fake) and credentials (Application Default Credentials when absent).
+ * (the sandbox points it at a loopback fake) and credentials (Application Default Credentials when absent;
+ * the deleter passes a `ComputeAuthClient` with deadlines of its own, compute-auth-client.ts). Every call
+ * fails with a {@link ComputeError} of kind `timeout` after `callTimeoutMs`: over REST, gax enforces no
+ * deadline of its own (google-gax's `fallbackServiceStub.ts` sends the request without one), and a read
+ * shared by many requests must not hang them all.
  */
-export function createComputeClient(options: ComputeClientOptions = {}): ComputeClient {
+export function createComputeClient(
+  options: ComputeClientOptions = {},
+  callTimeoutMs = DEFAULT_COMPUTE_CALL_TIMEOUT_MS,
+): ComputeClient {
+  /** Runs one Compute call, turning whatever it throws into a {@link ComputeError}. */
+  const call = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await withDeadline(
+        callTimeoutMs,
+        () => new ComputeError(0, `no answer within ${callTimeoutMs / 1000} s`, 'timeout'),
+        work,
+      );
+    } catch (error) {
+      throw toComputeError(error);
+    }
+  };
+
   const instances = new v1.InstancesClient(options);
   const zoneMigs = new v1.InstanceGroupManagersClient(options);
   const regionMigs = new v1.RegionInstanceGroupManagersClient(options);

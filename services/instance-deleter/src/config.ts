@@ -7,8 +7,8 @@ import type { ComputeClientEndpoint } from './compute-endpoint.js';
 export interface InstanceDeleterConfig extends CommonConfig {
   /** Matched against the whole MIG name, case-sensitively (Compute Engine names are lower case). */
   allowedMigPattern: RegExp;
-  /** How long `GET /` and `DELETE /?if=scale-down` wait for the MIG to become stable before a 504. */
-  stabilizeTimeoutMs: number;
+  /** How long a request may take, every Compute call included, before the caller hears 504. */
+  requestTimeoutMs: number;
   /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
   computeEndpoint?: ComputeClientEndpoint;
 }
@@ -25,9 +25,14 @@ const envSchema = z.object({
         return z.NEVER;
       }
     }),
-  STABILIZE_TIMEOUT_SECONDS: envInteger(0, 3600, 'must be a whole number of seconds from 0 to 3600').default(
-    100,
-  ),
+  REQUEST_TIMEOUT_SECONDS: envInteger(1, 600, 'must be a whole number of seconds from 1 to 600').default(30),
+  // Its wait for a stable MIG is gone: a value left set would be silently ignored, so it is refused.
+  STABILIZE_TIMEOUT_SECONDS: z
+    .undefined({
+      error:
+        'is no longer used: the deleter answers "not now" instead of waiting for a stable MIG; set REQUEST_TIMEOUT_SECONDS for its deadline',
+    })
+    .optional(),
   COMPUTE_API_ENDPOINT: z
     .string()
     .transform((value, ctx) => {
@@ -51,7 +56,7 @@ export function loadConfig(env: Env = process.env): InstanceDeleterConfig {
   const config: InstanceDeleterConfig = {
     ...commonConfigFrom(data),
     allowedMigPattern: data.ALLOWED_MIG_PATTERN,
-    stabilizeTimeoutMs: data.STABILIZE_TIMEOUT_SECONDS * 1000,
+    requestTimeoutMs: data.REQUEST_TIMEOUT_SECONDS * 1000,
   };
   if (data.COMPUTE_API_ENDPOINT !== undefined) config.computeEndpoint = data.COMPUTE_API_ENDPOINT;
   return config;

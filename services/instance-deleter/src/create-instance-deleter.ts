@@ -1,39 +1,61 @@
 import type { Express } from 'express';
 import { GoogleAuth } from 'google-auth-library';
+import type { AuthClient } from 'google-auth-library';
 import { createIdTokenVerifier, createLogger } from '#shared';
 import type { IdTokenVerifier, Logger } from '#shared';
 import { createApp } from './app.js';
-import { createComputeClient } from './compute-client.js';
-import type { ComputeClient, ComputeClientOptions } from './compute-client.js';
+import { ComputeAuthClient } from './compute-auth-client.js';
+import { createComputeClient, DEFAULT_COMPUTE_CALL_TIMEOUT_MS } from './compute-client.js';
+import type { ComputeClient } from './compute-client.js';
 import type { InstanceDeleterConfig } from './config.js';
 
-/** What a test (or another entry point) may put in place of what the configuration would build. */
-export interface InstanceDeleterOverrides {
-  /** Where the deleter logs; a logger at the configured level by default. */
-  logger?: Logger;
-  /** The Compute client; by default the `@google-cloud/compute` clients at the configured endpoint. */
-  compute?: ComputeClient;
+/** How long getting the deleter's own credentials may take by default (ms): the metadata server answers in milliseconds. */
+export const DEFAULT_CREDENTIALS_TIMEOUT_MS = 5000;
+
+/** How the deleter's Compute client is built: credentials and deadlines. */
+export interface DeleterComputeOptions {
   /**
-   * The credentials of the default Compute clients; Application Default Credentials by default (the
-   * function's or service's service account). Tests pass a client holding a fixed access token.
+   * Fixed credentials (tests pass a client holding an access token); Application Default Credentials
+   * (the function's or service's service account) by default. Either way under the deadlines below.
    */
-  computeAuthClient?: ComputeClientOptions['authClient'];
-  verifier?: IdTokenVerifier;
-  /** Clock of the stability wait; `Date.now`, a timer and `Math.random` by default. */
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
+  authClient?: Pick<AuthClient, 'getRequestHeaders'>;
+  /** How long one Compute call may take (default {@link DEFAULT_COMPUTE_CALL_TIMEOUT_MS}). */
+  callTimeoutMs?: number;
+  /** How long getting credentials may take (default {@link DEFAULT_CREDENTIALS_TIMEOUT_MS}). */
+  credentialsTimeoutMs?: number;
 }
 
-/** The default Compute client: ADC, or the given auth client, at the configured endpoint. */
-function computeFrom(
+/** What a test (or another entry point) may put in place of what the configuration would build. */
+export interface InstanceDeleterOverrides extends DeleterComputeOptions {
+  /** Where the deleter logs; a logger at the configured level by default. */
+  logger?: Logger;
+  /** The Compute client; by default {@link createDeleterComputeClient} from the configuration. */
+  compute?: ComputeClient;
+  verifier?: IdTokenVerifier;
+  /** The clock of the shared reads' ages; `Date.now` by default. */
+  now?: () => number;
+}
+
+/**
+ * The deleter's Compute client at the configured endpoint: every call with a deadline
+ * (`callTimeoutMs`), signed with credentials that have one too (`credentialsTimeoutMs`), looked up again
+ * after a failure. One credential source serves all seven `@google-cloud/compute` clients, so they share
+ * one access token instead of fetching seven.
+ */
+export function createDeleterComputeClient(
   config: InstanceDeleterConfig,
-  authClient?: ComputeClientOptions['authClient'],
+  options: DeleterComputeOptions = {},
 ): ComputeClient {
-  if (authClient) return createComputeClient({ ...config.computeEndpoint, authClient });
-  // One GoogleAuth for all seven clients, so they share one access token instead of fetching seven.
-  const auth = new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
-  return createComputeClient({ ...config.computeEndpoint, auth });
+  const { authClient } = options;
+  const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_COMPUTE_CALL_TIMEOUT_MS;
+  const credentials = new ComputeAuthClient({
+    createSource: authClient
+      ? () => ({ getClient: async () => authClient })
+      : () => new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] }),
+    credentialsTimeoutMs: options.credentialsTimeoutMs ?? DEFAULT_CREDENTIALS_TIMEOUT_MS,
+    requestTimeoutMs: callTimeoutMs,
+  });
+  return createComputeClient({ ...config.computeEndpoint, authClient: credentials }, callTimeoutMs);
 }
 
 /**
@@ -45,18 +67,16 @@ export function createInstanceDeleter(
   config: InstanceDeleterConfig,
   overrides: InstanceDeleterOverrides = {},
 ): Express {
-  const { now, sleep, random } = overrides;
+  const { now } = overrides;
   return createApp({
     verifier:
       overrides.verifier ?? createIdTokenVerifier({ audiences: config.audiences, certsUrl: config.certsUrl }),
-    compute: overrides.compute ?? computeFrom(config, overrides.computeAuthClient),
+    compute: overrides.compute ?? createDeleterComputeClient(config, overrides),
     migPattern: config.allowedMigPattern,
     logger:
       overrides.logger ?? createLogger({ level: config.logLevel, base: { service: 'instance-deleter' } }),
-    stabilizeTimeoutMs: config.stabilizeTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
     ...(now === undefined ? {} : { now }),
-    ...(sleep === undefined ? {} : { sleep }),
-    ...(random === undefined ? {} : { random }),
     ...(config.projectId === undefined ? {} : { projectId: config.projectId }),
   });
 }

@@ -6,12 +6,15 @@
  * ```sh
  * gcloud functions deploy instance-deleter --gen2 --runtime=nodejs24 --region=us-central1 \
  *   --source=. --entry-point=deleteInstance --trigger-http --no-allow-unauthenticated \
- *   --service-account=instance-deleter@PROJECT.iam.gserviceaccount.com --timeout=120s \
+ *   --service-account=instance-deleter@PROJECT.iam.gserviceaccount.com --timeout=60s \
+ *   --max-instances=1 --concurrency=80 --cpu=1 \
  *   --set-env-vars='AUTH_AUDIENCE=https://REGION-PROJECT.cloudfunctions.net/instance-deleter,ALLOWED_MIG_PATTERN=gh-runner-.*'
  * ```
  *
- * The function timeout must exceed `STABILIZE_TIMEOUT_SECONDS` (default 100). `package.json`'s `main`
- * must name this file's compiled form (`SERVICE_ENTRY_POINTS['instance-deleter'].function`).
+ * One instance serving concurrent requests: the per-MIG lock of `DELETE /?if=scale-down` is in-process
+ * (deploy/instance-deleter.sh does the same). The function timeout must exceed `REQUEST_TIMEOUT_SECONDS`
+ * (default 30). `package.json`'s `main` must name this file's compiled form
+ * (`SERVICE_ENTRY_POINTS['instance-deleter'].function`).
  * https://cloud.google.com/functions/docs/writing#directory-structure
  */
 import { http } from '@google-cloud/functions-framework';

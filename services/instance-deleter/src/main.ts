@@ -9,7 +9,7 @@ runService({
   create: createInstanceDeleter,
   describe: (config) => ({
     allowedMigPattern: config.allowedMigPattern.source,
-    stabilizeTimeoutSeconds: config.stabilizeTimeoutMs / 1000,
+    requestTimeoutSeconds: config.requestTimeoutMs / 1000,
     computeEndpoint: config.computeEndpoint ?? 'compute.googleapis.com',
   }),
 });
