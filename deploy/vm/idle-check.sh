@@ -87,6 +87,14 @@ busy_from_processes() {
   esac
 }
 
+# The deleter's token first: nothing slow may stand between the busy check and the deleter's decision.
+base=$(url_base "$deleter_url")
+# The deleter serves only its root path; keep a path the URL already has (a Cloud Function's name).
+if [[ $base =~ ^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+$ ]]; then
+  base="$base/"
+fi
+auth=$(identity_token_header "$deleter_url")
+
 # A subshell, so that whatever ends the check (a refusal, the retries running out) keeps the VM.
 verdict=$(
   if [[ $idle_source == proxy ]]; then busy_from_proxy; else busy_from_processes; fi
@@ -100,12 +108,18 @@ case $verdict in
   *) die "could not tell whether the runner is running a job ('$verdict'); keeping this VM" ;;
 esac
 
-# The deleter serves only its root path; keep a path the URL already has (a Cloud Function's name).
-base=$(url_base "$deleter_url")
-if [[ $base =~ ^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+$ ]]; then
-  base="$base/"
-fi
-auth=$(identity_token_header "$deleter_url")
-http_request DELETE "$base?if=scale-down" --auth "$auth" --timeout 300 \
+# One attempt, never retried: a retry after a backoff would act on a stale busy check. The deleter decides
+# and deletes in this one request, without waiting (`{"deleted", "reason", "message"}`); "not now"
+# (`mig-unstable`, `mig-busy`) and every failure keep the VM until the next timer tick checks afresh. 429
+# means this VM already has a request in flight.
+GCR_RETRY_MAX_ATTEMPTS=1 http_request DELETE "$base?if=scale-down" --auth "$auth" --timeout 40 --accept 429 \
   --what "asking the instance deleter whether this idle VM should go"
-echo "idle: instance deleter: $(tr -d '\r' <"$HTTP_BODY_FILE")"
+if [[ $HTTP_STATUS == 429 ]]; then
+  echo "idle: instance deleter: a request of this VM is already in flight; keeping this VM for now"
+  exit 0
+fi
+decision=$(jq -r 'if type == "object" and (.deleted | type) == "boolean" then
+    "\(if .deleted then "deleted" else "kept" end) \(.reason // "?"): \(.message // "")"
+  else empty end' <"$HTTP_BODY_FILE" 2>/dev/null) || decision=
+[[ -n $decision ]] || die "the instance deleter's answer has no deleted field; keeping this VM"
+echo "idle: instance deleter: ${decision}"

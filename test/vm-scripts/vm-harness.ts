@@ -197,12 +197,17 @@ export function useVmHarness(): VmHarness {
         [
           'DELETE',
           /^\/(instance-deleter)?$/,
-          (call) => ({
-            text:
-              call.query.if === 'scale-down'
-                ? `MIG presubmit wants to shrink: deleting ${call.instanceName}\n`
-                : `MIG presubmit is deleting ${call.instanceName}\n`,
-          }),
+          // As the deleter answers: JSON for the conditional delete, a line of text for the plain one.
+          (call) =>
+            call.query.if === 'scale-down'
+              ? {
+                  json: {
+                    deleted: true,
+                    reason: 'above-recommendation',
+                    message: `MIG presubmit wants to shrink: deleting ${call.instanceName}`,
+                  },
+                }
+              : { text: `MIG presubmit is deleting ${call.instanceName}\n` },
         ],
       ],
     });

@@ -518,8 +518,37 @@ describe('idle-check.sh asking GitHub through the token proxy (the default)', ()
     ]);
     expect(result.stderr).toContain(`idle: runner ${INSTANCE_NAME} (id 42) is online and not running a job`);
     expect(result.stdout).toBe(
-      `idle: instance deleter: MIG presubmit wants to shrink: deleting ${INSTANCE_NAME}\n`,
+      `idle: instance deleter: deleted above-recommendation: MIG presubmit wants to shrink: deleting ${INSTANCE_NAME}\n`,
     );
+  });
+
+  it('keeps the VM, exiting 0, when the deleter says "not now" or that a request is already in flight', async () => {
+    await vm.startVm(idleAttributes());
+    vm.runnerOnGitHub = { ...runner, busy: false };
+    vm.deleter.queue(
+      'DELETE',
+      '/',
+      { json: { deleted: false, reason: 'mig-unstable', message: 'the MIG is changing; ask again later' } },
+      { status: 429, json: { error: 'a request of this VM is already in flight' } },
+    );
+    const notNow = await vm.runScript('idle-check.sh');
+    expectExit(notNow, 0);
+    expect(notNow.stdout).toBe(
+      'idle: instance deleter: kept mig-unstable: the MIG is changing; ask again later\n',
+    );
+    const inFlight = await vm.runScript('idle-check.sh');
+    expectExit(inFlight, 0);
+    expect(inFlight.stdout).toContain('already in flight; keeping this VM for now');
+  });
+
+  it('asks the deleter once and never again after a failure: a retry would act on a stale busy check', async () => {
+    await vm.startVm(idleAttributes());
+    vm.runnerOnGitHub = { ...runner, busy: false };
+    vm.deleter.queue('DELETE', '/', { status: 503, json: { error: 'Compute rate limit' } });
+    const result = await vm.runScript('idle-check.sh');
+    expectExit(result, 1);
+    expect(result.stderr).toContain('HTTP 503: Compute rate limit');
+    expect(vm.deleter.calls).toHaveLength(1);
   });
 
   it('counts no runner at all (404: an ephemeral runner is gone after its job) as idle', async () => {
