@@ -1,7 +1,10 @@
+import crypto from 'node:crypto';
 import type { Express } from 'express';
+import type { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
 import type { Test } from 'supertest';
 import { createTokenProxy, loadConfig } from '#token-proxy';
+import type { MutationScheduler } from '#token-proxy';
 import { startFakeGitHub } from '#fakes/github-api';
 import type { FakeGitHub } from '#fakes/github-api';
 import { startFakeGoogleIssuer } from '#fakes/google-issuer';
@@ -12,13 +15,22 @@ import type { CapturedLogger } from './log-capture.js';
 export const PROXY_AUDIENCE = 'https://token-proxy.example.run.app';
 export const PAT = 'ghp_harnessPersonalAccessToken0123456789';
 
+/**
+ * A 19-digit Compute Engine instance id, the same for the same name (a VM's id is its own, and the proxy
+ * binds runners and limits to it), different for different names.
+ */
+export function instanceIdOf(name: string): string {
+  const n = BigInt(`0x${crypto.createHash('sha256').update(name).digest('hex').slice(0, 16)}`);
+  return String(1_000_000_000_000_000_000n + (n % 9_000_000_000_000_000_000n));
+}
+
 /** A VM identity for tokens; override what a test cares about. */
 export function vm(name: string, overrides: Partial<ComputeEngineIdentity> = {}): ComputeEngineIdentity {
   return {
     projectId: 'runners-prod',
     projectNumber: 123456789012,
     zone: 'us-central1-a',
-    instanceId: '9223372036854775809',
+    instanceId: instanceIdOf(name),
     instanceName: name,
     ...overrides,
   };
@@ -33,6 +45,19 @@ export interface ProxyOptions {
   deadlineMs?: number;
   retries?: number;
   maxRateLimitWaitSeconds?: number;
+  /** GITHUB_WRITE_INTERVAL_MS; default 0 (no spacing). */
+  writeIntervalMs?: number;
+  /** MUTATION_QUEUE_LIMIT and MUTATION_QUEUE_LIMIT_PER_CALLER; the service's defaults when absent. */
+  mutationQueueLimit?: number;
+  mutationQueueLimitPerCaller?: number;
+  /** JIT_CONFIGS_PER_INSTANCE_PER_HOUR; default 100, so that only the tests of the limit meet it. */
+  jitConfigsPerHour?: number;
+  /** A scheduler the test watches, in place of the one the configuration builds. */
+  mutationScheduler?: MutationScheduler;
+  /** `GET /runner` requests per instance and minute; default 1000. */
+  runnerReadsPerMinute?: number;
+  /** VERIFY_INSTANCE_EXISTS against this fake Compute API, with this client's credentials. */
+  verifyInstances?: { endpoint: string; authClient: OAuth2Client };
 }
 
 /** Fakes that outlive one proxy: start once per test file. */
@@ -70,7 +95,7 @@ export interface Proxy {
   /** An identity token for the proxy's audience. */
   token(options?: TokenOptions): string;
   /** A request to the proxy carrying a fresh identity token for `identity`; `.send(body)` it. */
-  call(method: 'post' | 'delete', path: string, identity?: TokenOptions): Test;
+  call(method: 'get' | 'post' | 'delete', path: string, identity?: TokenOptions): Test;
 }
 
 export interface TokenOptions {
@@ -103,7 +128,17 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
     ...(options.denied ? { DENIED_SCOPES: options.denied.join(';') } : {}),
     ...(options.policy ? { POLICY: JSON.stringify(options.policy) } : {}),
     TOKEN_REUSE_MIN_REMAINING_SECONDS: String(options.reuseSeconds ?? 900),
-    GITHUB_WRITE_INTERVAL_MS: '0',
+    GITHUB_WRITE_INTERVAL_MS: String(options.writeIntervalMs ?? 0),
+    ...(options.mutationQueueLimit === undefined
+      ? {}
+      : { MUTATION_QUEUE_LIMIT: String(options.mutationQueueLimit) }),
+    ...(options.mutationQueueLimitPerCaller === undefined
+      ? {}
+      : { MUTATION_QUEUE_LIMIT_PER_CALLER: String(options.mutationQueueLimitPerCaller) }),
+    JIT_CONFIGS_PER_INSTANCE_PER_HOUR: String(options.jitConfigsPerHour ?? 100),
+    ...(options.verifyInstances
+      ? { VERIFY_INSTANCE_EXISTS: 'true', COMPUTE_API_ENDPOINT: options.verifyInstances.endpoint }
+      : {}),
   });
   // Tests wait less than the one second GITHUB_DEADLINE_SECONDS can express.
   config.githubDeadlineMs = options.deadlineMs ?? 10_000;
@@ -114,6 +149,9 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
       retryBaseMs: 5,
       maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
     },
+    runnerReadsPerMinute: options.runnerReadsPerMinute ?? 1000,
+    ...(options.mutationScheduler ? { mutationScheduler: options.mutationScheduler } : {}),
+    ...(options.verifyInstances ? { computeAuthClient: options.verifyInstances.authClient } : {}),
   });
   const token = ({
     email = 'runner@runners-prod.iam.gserviceaccount.com',

@@ -2,22 +2,30 @@ import type { Express, Request, Response } from 'express';
 import {
   callerOf,
   createAuthMiddleware,
+  HttpError,
   createServiceApp,
   describeCaller,
   requestLog,
   requireComputeEngineClaims,
 } from '#shared';
-import type { IdTokenVerifier, Logger } from '#shared';
+import type { CallerIdentity, IdTokenVerifier, Logger } from '#shared';
 import {
   assertMayHaveToken,
   assertMayUseScope,
   authorizeScope,
   resolveRunnerShape,
+  scopesOfCaller,
 } from './authorize-caller.js';
-import type { ScopeLists } from './authorize-caller.js';
-import type { GitHubRunnerApi } from './github-runner-api.js';
+import type { RunnerShape, ScopeLists } from './authorize-caller.js';
+import type { InstanceExistenceCheck } from './compute-instance-check.js';
+import { DerivedLabelError, derivedLabels } from './derived-labels.js';
+import type { ComputeEngineClaims } from '#shared';
+import { getOwnRunner } from './get-own-runner.js';
+import type { GitHubCallContext, GitHubRunnerApi } from './github-runner-api.js';
+import type { InstanceLimits } from './instance-limits.js';
 import { issueJitConfig } from './issue-jit-config.js';
 import { issueRunnerToken } from './issue-runner-token.js';
+import type { MutationCaller } from './mutation-scheduler.js';
 import type { Policy } from './policy.js';
 import { removeOwnRunner } from './remove-own-runner.js';
 import { jitConfigBody, parseBody, readBodyAsText, scopeBody } from './request-body.js';
@@ -37,14 +45,64 @@ export interface TokenProxyDeps {
   logger: Logger;
   /** How long a caller waits for GitHub before a 504. */
   deadlineMs: number;
+  /** Per-instance limits: one runner change in flight, JIT configs per hour, status reads per minute. */
+  limits: InstanceLimits;
+  /** Checks that the calling VM still exists (VERIFY_INSTANCE_EXISTS); absent when off. */
+  instanceCheck?: InstanceExistenceCheck | undefined;
   projectId?: string;
 }
 
+/** GitHub takes at most this many labels for one runner. */
+const MAX_RUNNER_LABELS = 100;
+
 /**
- * The token proxy's routes: `POST /register` and `POST /remove` (the upstream proxy's API), `POST /jitconfig`
- * and `DELETE /runner` (bound to the calling VM), and `GET /healthz`. Each route reads the request, has the
- * caller authorized (authorize-caller.ts), runs its operation (one file each) and answers; errors become
- * HTTP answers in the shared error middleware.
+ * Whose turn a mutating GitHub request takes in the mutation scheduler: the service account, then the
+ * instance (or the token's subject when it names no instance).
+ */
+export function mutationCallerOf(caller: CallerIdentity): MutationCaller {
+  return {
+    account: caller.email ?? `sub:${caller.sub}`,
+    lane: caller.compute ? `instance:${caller.compute.instanceId}` : `sub:${caller.sub}`,
+  };
+}
+
+/**
+ * Aborts when the caller can no longer use the answer: its connection closed before the response was
+ * sent, or its deadline passed (it has been told 504). The mutation scheduler drops queued work on it.
+ */
+function callerSignal(req: Request, res: Response, deadlineMs: number): AbortSignal {
+  const gone = new AbortController();
+  if (req.socket.destroyed) gone.abort();
+  res.on('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return AbortSignal.any([gone.signal, AbortSignal.timeout(deadlineMs)]);
+}
+
+/** The JIT runner's labels: the rule's or the request's, then the ones the proxy derives (400 past 100). */
+function jitLabels(shape: RunnerShape, instance: ComputeEngineClaims): string[] {
+  let derived: string[];
+  try {
+    derived = derivedLabels(instance, shape.derivedLabels);
+  } catch (error) {
+    if (error instanceof DerivedLabelError) throw new HttpError(400, error.message);
+    throw error;
+  }
+  const labels = [...shape.labels, ...derived];
+  if (labels.length > MAX_RUNNER_LABELS) {
+    throw new HttpError(
+      400,
+      `labels must list at most ${MAX_RUNNER_LABELS - derived.length} labels: the proxy adds ${derived.length} of its own and GitHub takes ${MAX_RUNNER_LABELS}`,
+    );
+  }
+  return labels;
+}
+
+/**
+ * The token proxy's routes: `POST /register` and `POST /remove` (the upstream proxy's API), `POST /jitconfig`,
+ * `GET /runner` and `DELETE /runner` (bound to the calling VM by its instance id), and `GET /healthz`. Each
+ * route reads the request, has the caller authorized (authorize-caller.ts), runs its operation (one file
+ * each) and answers; errors become HTTP answers in the shared error middleware.
  */
 export function createApp(deps: TokenProxyDeps): Express {
   const { logger } = deps;
@@ -57,8 +115,10 @@ export function createApp(deps: TokenProxyDeps): Express {
   const runnerToken = (kind: 'registration' | 'remove') => async (req: Request, res: Response) => {
     const { scope: input } = parseBody(req.body, scopeBody);
     const { scope, name } = authorizeScope(deps, input);
-    assertMayHaveToken(deps.policy, callerOf(res), name, kind);
-    const token = await issueRunnerToken(deps, scope, name, kind);
+    const caller = callerOf(res);
+    assertMayHaveToken(deps.policy, caller, name, kind);
+    if (kind === 'registration' && caller.compute) await deps.instanceCheck?.assertExists(caller.compute);
+    const token = await issueRunnerToken(deps, scope, name, kind, { caller: mutationCallerOf(caller) });
     audit(res, { scope: name, kind }, `issued ${kind} token`);
     res.json({ token: token.token, expires_at: token.expiresAt });
   };
@@ -70,26 +130,109 @@ export function createApp(deps: TokenProxyDeps): Express {
     const instance = requireComputeEngineClaims(caller);
     const rules = assertMayUseScope(deps.policy, caller, name);
     const shape = resolveRunnerShape(rules, { group: body.runner_group, labels: body.labels });
-    const config = await issueJitConfig(
-      deps,
-      { scope, scopeName: name, runnerName: instance.instanceName, shape, workFolder: body.work_folder },
-      (runnerId) => audit(res, { scope: name, runnerId }, 'removed stale offline runner of the same name'),
+    const labels = jitLabels(shape, instance);
+    const context: GitHubCallContext = {
+      caller: mutationCallerOf(caller),
+      signal: callerSignal(req, res, deps.deadlineMs),
+    };
+    const done = deps.limits.beginRunnerChange(instance.instanceId, 'getting a JIT config');
+    try {
+      deps.limits.assertMayGetJitConfig(instance.instanceId);
+      await deps.instanceCheck?.assertExists(instance);
+      const config = await issueJitConfig(
+        deps,
+        {
+          scope,
+          scopeName: name,
+          runnerName: instance.instanceName,
+          instanceId: instance.instanceId,
+          group: shape.group,
+          labels,
+          workFolder: body.work_folder,
+          context,
+        },
+        (runnerId) => audit(res, { scope: name, runnerId }, "removed this instance's stale offline runner"),
+      );
+      deps.limits.recordJitConfig(instance.instanceId);
+      audit(
+        res,
+        { scope: name, runnerId: config.runner.id, group: shape.group, labels },
+        'issued JIT config',
+      );
+      res.json({ encoded_jit_config: config.encodedJitConfig, runner: config.runner });
+    } finally {
+      done();
+    }
+  };
+
+  const ownRunner = async (req: Request, res: Response) => {
+    const caller = callerOf(res);
+    const instance = requireComputeEngineClaims(caller);
+    const unknown = Object.keys(req.query).filter((key) => key !== 'scope');
+    if (unknown.length > 0) {
+      throw new HttpError(
+        400,
+        `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`,
+      );
+    }
+    const requested = req.query.scope;
+    if (requested !== undefined && typeof requested !== 'string') {
+      throw new HttpError(400, 'scope must be given once');
+    }
+    deps.limits.takeRunnerRead(instance.instanceId);
+    let searched: { scopes: Array<ReturnType<typeof authorizeScope>>; complete: boolean };
+    if (requested !== undefined) {
+      const authorized = authorizeScope(deps, requested);
+      assertMayUseScope(deps.policy, caller, authorized.name);
+      searched = { scopes: [authorized], complete: true };
+    } else {
+      searched = scopesOfCaller(deps, deps.policy, caller);
+      if (searched.scopes.length === 0 && searched.complete) {
+        throw new HttpError(403, 'this caller may not manage runners in any scope');
+      }
+    }
+    const own = { runnerName: instance.instanceName, instanceId: instance.instanceId };
+    const found = searched.scopes.length === 0 ? undefined : await getOwnRunner(deps, searched.scopes, own);
+    if (found) {
+      res.json(found.runner);
+      return;
+    }
+    if (!searched.complete) {
+      throw new HttpError(
+        400,
+        "no runner of this instance in the scopes this caller's configuration names literally; name the scope: GET /runner?scope=…",
+      );
+    }
+    throw new HttpError(
+      404,
+      `no runner of this instance is registered in ${searched.scopes.map((s) => s.name).join(', ')}`,
     );
-    audit(
-      res,
-      { scope: name, runnerId: config.runner.id, group: shape.group, labels: shape.labels },
-      'issued JIT config',
-    );
-    res.json({ encoded_jit_config: config.encodedJitConfig, runner: config.runner });
   };
 
   const removeRunner = async (req: Request, res: Response) => {
     const { scope: input } = parseBody(req.body, scopeBody);
     const { scope, name } = authorizeScope(deps, input);
     const caller = callerOf(res);
-    const runnerName = requireComputeEngineClaims(caller).instanceName;
+    const instance = requireComputeEngineClaims(caller);
+    const runnerName = instance.instanceName;
     assertMayUseScope(deps.policy, caller, name);
-    const removed = await removeOwnRunner(deps, scope, name, runnerName);
+    const context: GitHubCallContext = {
+      caller: mutationCallerOf(caller),
+      signal: callerSignal(req, res, deps.deadlineMs),
+    };
+    const done = deps.limits.beginRunnerChange(instance.instanceId, 'removing its runner');
+    let removed;
+    try {
+      removed = await removeOwnRunner(
+        deps,
+        scope,
+        name,
+        { runnerName, instanceId: instance.instanceId },
+        context,
+      );
+    } finally {
+      done();
+    }
     if (!removed) {
       audit(res, { scope: name }, 'no runner to remove');
       res.json({
@@ -116,7 +259,7 @@ export function createApp(deps: TokenProxyDeps): Express {
       '/register': { post: [authenticate, readBody, runnerToken('registration')] },
       '/remove': { post: [authenticate, readBody, runnerToken('remove')] },
       '/jitconfig': { post: [authenticate, readBody, jitConfig] },
-      '/runner': { delete: [authenticate, readBody, removeRunner] },
+      '/runner': { get: [authenticate, ownRunner], delete: [authenticate, readBody, removeRunner] },
     },
   });
 }
