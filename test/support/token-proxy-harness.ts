@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
+import http from 'node:http';
 import type { Express } from 'express';
 import type { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
 import type { Test } from 'supertest';
-import { createTokenProxy, loadConfig } from '#token-proxy';
+import { createMutationScheduler, createTokenProxy, loadConfig } from '#token-proxy';
 import type { MutationScheduler } from '#token-proxy';
 import { startFakeGitHub } from '#fakes/github-api';
 import type { FakeGitHub } from '#fakes/github-api';
@@ -58,6 +59,8 @@ export interface ProxyOptions {
   runnerReadsPerMinute?: number;
   /** VERIFY_INSTANCE_EXISTS against this fake Compute API, with this client's credentials. */
   verifyInstances?: { endpoint: string; authClient: OAuth2Client };
+  /** The proxy's clock (limits, token cache); `Date.now` by default. */
+  now?: () => number;
 }
 
 /** Fakes that outlive one proxy: start once per test file. */
@@ -150,6 +153,7 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
       maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
     },
     runnerReadsPerMinute: options.runnerReadsPerMinute ?? 1000,
+    ...(options.now ? { now: options.now } : {}),
     ...(options.mutationScheduler ? { mutationScheduler: options.mutationScheduler } : {}),
     ...(options.verifyInstances ? { computeAuthClient: options.verifyInstances.authClient } : {}),
   });
@@ -168,4 +172,80 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
         [method](path)
         .set('Authorization', `Bearer ${token(identity)}`),
   };
+}
+
+/**
+ * Waits until `condition` holds, polling: for states a test cannot await directly (a request queued inside
+ * the proxy). Not a timing assertion: the limit only turns a hang into a failure that names `what`.
+ */
+export async function until(what: string, condition: () => boolean, limitMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A mutation scheduler whose one slot is held until `release()`, so requests queue deterministically. */
+export async function blockedMutationScheduler(
+  limits: { maxQueued?: number; maxQueuedPerCaller?: number } = {},
+): Promise<{ scheduler: MutationScheduler; release(): void }> {
+  const scheduler = createMutationScheduler({
+    intervalMs: 0,
+    maxQueued: limits.maxQueued ?? 100,
+    maxQueuedPerCaller: limits.maxQueuedPerCaller ?? 4,
+  });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  await new Promise<void>((started) => {
+    scheduler
+      .schedule({ account: 'test', lane: 'blocker' }, undefined, () => {
+        started();
+        return gate;
+      })
+      .catch(() => {});
+  });
+  return { scheduler, release };
+}
+
+/** An answer read off a real socket. */
+export interface SocketAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: { error?: string } & Record<string, unknown>;
+}
+
+/**
+ * A request on its own socket, which the test may close before the answer (a caller that gives up).
+ * `answer` resolves to `undefined` when the socket was closed first.
+ */
+export function openRequest(
+  url: string,
+  request: { method: string; path: string; token: string; body?: unknown },
+): { answer: Promise<SocketAnswer | undefined>; close(): void } {
+  const req = http.request(`${url}${request.path}`, {
+    method: request.method,
+    agent: false,
+    headers: { authorization: `Bearer ${request.token}`, 'content-type': 'application/json' },
+  });
+  const answer = new Promise<SocketAnswer | undefined>((resolve) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: SocketAnswer['body'] = {};
+        try {
+          body = JSON.parse(text) as SocketAnswer['body'];
+        } catch {
+          // not JSON
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('error', () => resolve(undefined));
+  });
+  req.end(request.body === undefined ? undefined : JSON.stringify(request.body));
+  return { answer, close: () => req.destroy() };
 }

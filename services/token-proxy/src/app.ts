@@ -25,6 +25,7 @@ import type { GitHubCallContext, GitHubRunnerApi } from './github-runner-api.js'
 import type { InstanceLimits } from './instance-limits.js';
 import { issueJitConfig } from './issue-jit-config.js';
 import { issueRunnerToken } from './issue-runner-token.js';
+import { CallerGoneError } from './mutation-scheduler.js';
 import type { MutationCaller } from './mutation-scheduler.js';
 import type { Policy } from './policy.js';
 import { removeOwnRunner } from './remove-own-runner.js';
@@ -68,15 +69,29 @@ export function mutationCallerOf(caller: CallerIdentity): MutationCaller {
 
 /**
  * Aborts when the caller can no longer use the answer: its connection closed before the response was
- * sent, or its deadline passed (it has been told 504). The mutation scheduler drops queued work on it.
+ * sent ({@link CallerGoneError}), or its deadline passed (a 504, which it gets if the deadline of the
+ * GitHub call itself has not answered it first). The mutation scheduler drops queued work on it.
  */
 function callerSignal(req: Request, res: Response, deadlineMs: number): AbortSignal {
-  const gone = new AbortController();
-  if (req.socket.destroyed) gone.abort();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
-  return AbortSignal.any([gone.signal, AbortSignal.timeout(deadlineMs)]);
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new HttpError(
+          504,
+          `GitHub did not answer within ${Math.round(deadlineMs / 1000)} s: the request was still waiting for its turn`,
+        ),
+      ),
+    deadlineMs,
+  );
+  timer.unref();
+  const gone = () => {
+    clearTimeout(timer);
+    if (!res.writableFinished) controller.abort(new CallerGoneError());
+  };
+  if (req.socket.destroyed) gone();
+  res.on('close', gone);
+  return controller.signal;
 }
 
 /** The JIT runner's labels: the rule's or the request's, then the ones the proxy derives (400 past 100). */

@@ -46,7 +46,8 @@ export interface MutationQueueStats {
 export interface MutationScheduler {
   /**
    * Runs `work` when `caller`'s turn comes. Rejects with 429 ({@link HttpError}, `Retry-After`) when the
-   * caller's or the total queue is full, and with {@link CallerGoneError} when `signal` aborts first.
+   * caller's or the total queue is full; when `signal` aborts first, with its reason if that is an
+   * {@link HttpError} (a 504 for a deadline), else with {@link CallerGoneError}.
    */
   schedule<T>(caller: MutationCaller, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T>;
   /** Seconds a refused caller should wait: about how long the current queue takes to drain. */
@@ -136,7 +137,9 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
 
   return {
     schedule<T>(caller: MutationCaller, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-      if (signal?.aborted) return Promise.reject(new CallerGoneError());
+      const dropped = (): HttpError =>
+        signal?.reason instanceof HttpError ? signal.reason : new CallerGoneError();
+      if (signal?.aborted) return Promise.reject(dropped());
       const laneLength = accounts.get(caller.account)?.get(caller.lane)?.length ?? 0;
       if (laneLength >= options.maxQueuedPerCaller) {
         return Promise.reject(
@@ -157,7 +160,7 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
         const settled = new Promise<void>((done) => (settle = done));
         const dropIfQueued = () => {
           if (remove(job)) {
-            reject(new CallerGoneError());
+            reject(dropped());
             settle();
           }
         };
@@ -167,7 +170,7 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
           start: () => {
             signal?.removeEventListener('abort', dropIfQueued);
             if (signal?.aborted) {
-              reject(new CallerGoneError());
+              reject(dropped());
               settle();
               return;
             }
