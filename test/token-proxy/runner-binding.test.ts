@@ -391,6 +391,17 @@ describe('GET /runner', () => {
     expect((await proxy.call('get', '/runner', identity)).status).toBe(404);
   });
 
+  it('answers 409, not 404, for a namesake without an instance-id label: its idle check must keep the VM', async () => {
+    const proxy = buildProxy(fakes, { policy });
+    const identity = presubmit();
+    fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online', busy: true });
+    const res = await proxy.call('get', '/runner', identity);
+    expect(res.status).toBe(409);
+    expect(res.body.error).toBe(
+      `runner ${JSON.stringify(identity.compute.instanceName)} in my-org carries no instance-id label, so whose it is cannot be told; register it with label ${idLabel(identity)}`,
+    );
+  });
+
   it('searches every scope the caller may use when they are all literal', async () => {
     const proxy = buildProxy(fakes, { policy, allowed: ['my-org', 'my-org/app'] });
     const identity = postsubmit();
