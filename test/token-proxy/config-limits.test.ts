@@ -19,7 +19,7 @@ describe('token proxy limits configuration', () => {
     const config = loadConfig(base);
     expect(config).toMatchObject({
       githubWriteIntervalMs: 350,
-      mutationQueueLimit: 100,
+      mutationQueueLimit: 80,
       mutationQueueLimitPerCaller: 4,
       jitConfigsPerInstancePerHour: 2,
       verifyInstanceExists: false,

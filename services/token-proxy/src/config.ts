@@ -66,7 +66,7 @@ const envSchema = z.object({
   TOKEN_REUSE_MIN_REMAINING_SECONDS: envInteger(0, 3300).default(900),
   GITHUB_DEADLINE_SECONDS: envInteger(1, 300).default(30),
   GITHUB_WRITE_INTERVAL_MS: envInteger(0, 10000).default(350),
-  MUTATION_QUEUE_LIMIT: envInteger(1, 100_000).default(100),
+  MUTATION_QUEUE_LIMIT: envInteger(1, 100_000).default(80),
   MUTATION_QUEUE_LIMIT_PER_CALLER: envInteger(1, 1000).default(4),
   JIT_CONFIGS_PER_INSTANCE_PER_HOUR: envInteger(1, 1000).default(2),
   VERIFY_INSTANCE_EXISTS: z
