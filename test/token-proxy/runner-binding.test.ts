@@ -455,6 +455,16 @@ describe('GET /runner', () => {
     expect(res.body.error).toBe(message);
   });
 
+  it('answers 403 to a caller no rule lets manage runners anywhere', async () => {
+    const proxy = buildProxy(fakes, { policy });
+    const res = await proxy.call('get', '/runner', {
+      email: 'stranger@elsewhere.iam.gserviceaccount.com',
+      compute: vm(name('gh-stranger')),
+    });
+    expect(res.status).toBe(403);
+    expect(res.body.error).toBe('this caller may not manage runners in any scope');
+  });
+
   it('answers 401 to a token without Compute Engine claims', async () => {
     const proxy = buildProxy(fakes, { policy });
     const res = await proxy.call('get', '/runner', { email: PRESUBMIT_SA });

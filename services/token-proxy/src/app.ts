@@ -2,31 +2,30 @@ import type { Express, Request, Response } from 'express';
 import {
   callerOf,
   createAuthMiddleware,
-  HttpError,
   createServiceApp,
   describeCaller,
+  HttpError,
   requestLog,
   requireComputeEngineClaims,
 } from '#shared';
-import type { CallerIdentity, IdTokenVerifier, Logger } from '#shared';
+import type { IdTokenVerifier, Logger } from '#shared';
 import {
   assertMayHaveToken,
   assertMayUseScope,
   authorizeScope,
+  jitRunnerLabels,
   resolveRunnerShape,
-  scopesOfCaller,
+  scopesToSearch,
 } from './authorize-caller.js';
-import type { RunnerShape, ScopeLists } from './authorize-caller.js';
+import type { ScopeLists } from './authorize-caller.js';
+import { callerSignal } from './caller-signal.js';
 import type { InstanceExistenceCheck } from './compute-instance-check.js';
-import { DerivedLabelError, derivedLabels } from './derived-labels.js';
-import type { ComputeEngineClaims } from '#shared';
 import { getOwnRunner } from './get-own-runner.js';
 import type { GitHubCallContext, GitHubRunnerApi } from './github-runner-api.js';
 import type { InstanceLimits } from './instance-limits.js';
 import { issueJitConfig } from './issue-jit-config.js';
 import { issueRunnerToken } from './issue-runner-token.js';
-import { CallerGoneError } from './mutation-scheduler.js';
-import type { MutationCaller } from './mutation-scheduler.js';
+import { mutationCallerOf } from './mutation-scheduler.js';
 import type { Policy } from './policy.js';
 import { removeOwnRunner } from './remove-own-runner.js';
 import { jitConfigBody, parseBody, readBodyAsText, scopeBody } from './request-body.js';
@@ -51,66 +50,6 @@ export interface TokenProxyDeps {
   /** Checks that the calling VM still exists (VERIFY_INSTANCE_EXISTS); absent when off. */
   instanceCheck?: InstanceExistenceCheck | undefined;
   projectId?: string;
-}
-
-/** GitHub takes at most this many labels for one runner. */
-const MAX_RUNNER_LABELS = 100;
-
-/**
- * Whose turn a mutating GitHub request takes in the mutation scheduler: the service account, then the
- * instance (or the token's subject when it names no instance).
- */
-export function mutationCallerOf(caller: CallerIdentity): MutationCaller {
-  return {
-    account: caller.email ?? `sub:${caller.sub}`,
-    lane: caller.compute ? `instance:${caller.compute.instanceId}` : `sub:${caller.sub}`,
-  };
-}
-
-/**
- * Aborts when the caller can no longer use the answer: its connection closed before the response was
- * sent ({@link CallerGoneError}), or its deadline passed (a 504, which it gets if the deadline of the
- * GitHub call itself has not answered it first). The mutation scheduler drops queued work on it.
- */
-function callerSignal(req: Request, res: Response, deadlineMs: number): AbortSignal {
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () =>
-      controller.abort(
-        new HttpError(
-          504,
-          `GitHub did not answer within ${Math.round(deadlineMs / 1000)} s: the request was still waiting for its turn`,
-        ),
-      ),
-    deadlineMs,
-  );
-  timer.unref();
-  const gone = () => {
-    clearTimeout(timer);
-    if (!res.writableFinished) controller.abort(new CallerGoneError());
-  };
-  if (req.socket.destroyed) gone();
-  res.on('close', gone);
-  return controller.signal;
-}
-
-/** The JIT runner's labels: the rule's or the request's, then the ones the proxy derives (400 past 100). */
-function jitLabels(shape: RunnerShape, instance: ComputeEngineClaims): string[] {
-  let derived: string[];
-  try {
-    derived = derivedLabels(instance, shape.derivedLabels);
-  } catch (error) {
-    if (error instanceof DerivedLabelError) throw new HttpError(400, error.message);
-    throw error;
-  }
-  const labels = [...shape.labels, ...derived];
-  if (labels.length > MAX_RUNNER_LABELS) {
-    throw new HttpError(
-      400,
-      `labels must list at most ${MAX_RUNNER_LABELS - derived.length} labels: the proxy adds ${derived.length} of its own and GitHub takes ${MAX_RUNNER_LABELS}`,
-    );
-  }
-  return labels;
 }
 
 /**
@@ -145,7 +84,7 @@ export function createApp(deps: TokenProxyDeps): Express {
     const instance = requireComputeEngineClaims(caller);
     const rules = assertMayUseScope(deps.policy, caller, name);
     const shape = resolveRunnerShape(rules, { group: body.runner_group, labels: body.labels });
-    const labels = jitLabels(shape, instance);
+    const labels = jitRunnerLabels(shape, instance);
     const context: GitHubCallContext = {
       caller: mutationCallerOf(caller),
       signal: callerSignal(req, res, deps.deadlineMs),
@@ -195,17 +134,7 @@ export function createApp(deps: TokenProxyDeps): Express {
       throw new HttpError(400, 'scope must be given once');
     }
     deps.limits.takeRunnerRead(instance.instanceId);
-    let searched: { scopes: Array<ReturnType<typeof authorizeScope>>; complete: boolean };
-    if (requested !== undefined) {
-      const authorized = authorizeScope(deps, requested);
-      assertMayUseScope(deps.policy, caller, authorized.name);
-      searched = { scopes: [authorized], complete: true };
-    } else {
-      searched = scopesOfCaller(deps, deps.policy, caller);
-      if (searched.scopes.length === 0 && searched.complete) {
-        throw new HttpError(403, 'this caller may not manage runners in any scope');
-      }
-    }
+    const searched = scopesToSearch(deps, deps.policy, caller, requested);
     const own = { runnerName: instance.instanceName, instanceId: instance.instanceId };
     const found = searched.scopes.length === 0 ? undefined : await getOwnRunner(deps, searched.scopes, own);
     if (found) {

@@ -1,6 +1,6 @@
 import { HttpError, matchesAny } from '#shared';
-import type { CallerIdentity, ValuePattern } from '#shared';
-import { DERIVED_LABEL_PREFIX, isReservedLabel } from './derived-labels.js';
+import type { CallerIdentity, ComputeEngineClaims, ValuePattern } from '#shared';
+import { DERIVED_LABEL_PREFIX, DerivedLabelError, derivedLabels, isReservedLabel } from './derived-labels.js';
 import type { DerivedLabelKey } from './derived-labels.js';
 import { allowsGroup, allowsLabel, allowsScope, DEFAULT_RUNNER_GROUP, ruleMatchesCaller } from './policy.js';
 import type { Policy, PolicyRule } from './policy.js';
@@ -131,6 +131,28 @@ export function scopesOfCaller(
 }
 
 /**
+ * The scopes `GET /runner` searches: the one the caller named, if it may use it (400/403 as for any scope),
+ * else {@link scopesOfCaller} (403 when the caller may use none).
+ */
+export function scopesToSearch(
+  limits: ScopeLimits,
+  policy: Policy,
+  caller: CallerIdentity,
+  requested: string | undefined,
+): { scopes: Array<{ scope: Scope; name: string }>; complete: boolean } {
+  if (requested !== undefined) {
+    const authorized = authorizeScope(limits, requested);
+    assertMayUseScope(policy, caller, authorized.name);
+    return { scopes: [authorized], complete: true };
+  }
+  const searched = scopesOfCaller(limits, policy, caller);
+  if (searched.scopes.length === 0 && searched.complete) {
+    throw new HttpError(403, 'this caller may not manage runners in any scope');
+  }
+  return searched;
+}
+
+/**
  * What a JIT runner will be: the group and labels after the rule's defaults are applied, and the keys of
  * the labels the proxy derives for it (the instance-id label is always added besides).
  */
@@ -182,4 +204,26 @@ export function resolveRunnerShape(
     firstRefusal ??= refusal;
   }
   throw firstRefusal ?? new HttpError(403, 'this caller may not register runners here');
+}
+
+/** GitHub takes at most this many labels for one runner. */
+const MAX_RUNNER_LABELS = 100;
+
+/** The JIT runner's labels: the rule's or the request's, then the ones the proxy derives (400 past 100). */
+export function jitRunnerLabels(shape: RunnerShape, instance: ComputeEngineClaims): string[] {
+  let derived: string[];
+  try {
+    derived = derivedLabels(instance, shape.derivedLabels);
+  } catch (error) {
+    if (error instanceof DerivedLabelError) throw new HttpError(400, error.message);
+    throw error;
+  }
+  const labels = [...shape.labels, ...derived];
+  if (labels.length > MAX_RUNNER_LABELS) {
+    throw new HttpError(
+      400,
+      `labels must list at most ${MAX_RUNNER_LABELS - derived.length} labels: the proxy adds ${derived.length} of its own and GitHub takes ${MAX_RUNNER_LABELS}`,
+    );
+  }
+  return labels;
 }

@@ -1,5 +1,6 @@
 import Bottleneck from 'bottleneck';
 import { HttpError } from '#shared';
+import type { CallerIdentity } from '#shared';
 
 /**
  * Who a mutating GitHub request is for. Callers are served round-robin first by `account` (the service
@@ -11,6 +12,17 @@ export interface MutationCaller {
   account: string;
   /** The calling instance (`instance:<id>`), or one lane for a caller without Compute Engine claims. */
   lane: string;
+}
+
+/**
+ * Whose turn a mutating GitHub request takes in the mutation scheduler: the service account, then the
+ * instance (or the token's subject when it names no instance).
+ */
+export function mutationCallerOf(caller: CallerIdentity): MutationCaller {
+  return {
+    account: caller.email ?? `sub:${caller.sub}`,
+    lane: caller.compute ? `instance:${caller.compute.instanceId}` : `sub:${caller.sub}`,
+  };
 }
 
 /** Work the proxy does for itself (App installation lookups), not for a caller. */
