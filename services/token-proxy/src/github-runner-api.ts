@@ -122,8 +122,9 @@ function permissionsFor(scope: Scope): Record<string, 'write'> {
 }
 
 /**
- * Builds the GitHub adapter on Octokit with plugin-retry (5xx and network errors, with backoff) and
- * plugin-throttling (rate limits honoured, mutating requests spaced). With a GitHub App, every call uses
+ * Builds the GitHub adapter on Octokit with plugin-retry (5xx and network errors, with backoff),
+ * plugin-throttling (rate limits honoured) and the mutation scheduler (mutating requests serial, spaced
+ * and fair). With a GitHub App, every call uses
  * an installation token down-scoped to the permission its scope needs (and, for a repository, to that one
  * repository); @octokit/auth-app caches those tokens and shares concurrent requests for one.
  */

@@ -25,7 +25,7 @@ export function mutationCallerOf(caller: CallerIdentity): MutationCaller {
   };
 }
 
-/** Work the proxy does for itself (App installation lookups), not for a caller. */
+/** The caller of a mutating request made without one (none of this service's requests is). */
 export const SERVICE_CALLER: MutationCaller = { account: 'service', lane: 'service' };
 
 export interface MutationSchedulerOptions {
@@ -84,10 +84,10 @@ interface Job {
 }
 
 /**
- * Builds the {@link MutationScheduler}: per-caller FIFO queues, served by deficit round-robin with a
- * quantum of one request (accounts in turn, then lanes in turn within the account), on top of one
- * Bottleneck limiter that keeps requests serial and spaced. Maps keep insertion order, so "move to the
- * back of the ring" is delete-and-set.
+ * Builds the {@link MutationScheduler}: a FIFO queue per caller, served round-robin one request per turn
+ * (accounts in turn, then lanes in turn within the account), on top of one Bottleneck limiter
+ * (`maxConcurrent: 1`, `minTime`) that keeps requests serial and spaced. Maps keep insertion order, so
+ * "move to the back of the ring" is delete-and-set.
  */
 export function createMutationScheduler(options: MutationSchedulerOptions): MutationScheduler {
   const limiter = new Bottleneck({ maxConcurrent: 1, minTime: options.intervalMs });
