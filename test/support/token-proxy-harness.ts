@@ -51,7 +51,7 @@ export interface ProxyOptions {
   /** MUTATION_QUEUE_LIMIT and MUTATION_QUEUE_LIMIT_PER_CALLER; the service's defaults when absent. */
   mutationQueueLimit?: number;
   mutationQueueLimitPerCaller?: number;
-  /** JIT_CONFIGS_PER_INSTANCE_PER_HOUR; default 100, so that only the tests of the limit meet it. */
+  /** JIT_CONFIGS_PER_INSTANCE_PER_HOUR; the service default (2) when absent. */
   jitConfigsPerHour?: number;
   /** A scheduler the test watches, in place of the one the configuration builds. */
   mutationScheduler?: MutationScheduler;
@@ -138,7 +138,9 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
     ...(options.mutationQueueLimitPerCaller === undefined
       ? {}
       : { MUTATION_QUEUE_LIMIT_PER_CALLER: String(options.mutationQueueLimitPerCaller) }),
-    JIT_CONFIGS_PER_INSTANCE_PER_HOUR: String(options.jitConfigsPerHour ?? 100),
+    ...(options.jitConfigsPerHour === undefined
+      ? {}
+      : { JIT_CONFIGS_PER_INSTANCE_PER_HOUR: String(options.jitConfigsPerHour) }),
     ...(options.verifyInstances
       ? { VERIFY_INSTANCE_EXISTS: 'true', COMPUTE_API_ENDPOINT: options.verifyInstances.endpoint }
       : {}),
