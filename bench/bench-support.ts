@@ -173,19 +173,26 @@ export async function withSandbox<T>(
 
 export const registerBody = (scope: string) => JSON.stringify({ scope });
 
-/** The postsubmit VMs of a sandbox: they may have registration tokens (presubmit ones are jitOnly). */
+/**
+ * Tokens of `size` postsubmit VMs (they may have registration tokens; presubmit ones are jitOnly): the
+ * sandbox's, then more like them, each its own instance, since the proxy limits how many requests one
+ * instance may have waiting (MUTATION_QUEUE_LIMIT_PER_CALLER).
+ */
 export function postsubmitPool(sandbox: Sandbox, audit: LogAudit, size: number): string[] {
-  const vms = sandbox
+  const own = sandbox
     .vms()
     .filter((vm) => vm.kind === 'postsubmit')
     .map(identityOf);
-  const tokens = mintPool(
-    sandbox,
-    sandbox.proxyUrl,
-    SERVICE_ACCOUNTS.postsubmit,
-    vms,
-    Math.ceil(size / vms.length),
-  );
+  const vms = Array.from({ length: size }, (_, i): VmIdentity => {
+    const vm = own[i % own.length]!;
+    if (i < own.length) return vm;
+    return {
+      ...vm,
+      instanceId: String(BigInt(vm.instanceId) + BigInt(i)),
+      instanceName: `${vm.instanceName}${i.toString(36)}`,
+    };
+  });
+  const tokens = mintPool(sandbox, sandbox.proxyUrl, SERVICE_ACCOUNTS.postsubmit, vms, 1);
   remember(audit, tokens);
   return tokens;
 }

@@ -143,7 +143,14 @@ async function live(ctx: FleetContext, plan: PlannedVm, job: Job, outcome: VmOut
       }),
       'get a registration token',
     ).json as { token: string };
-    const registration = { url: `${attribute('github-url')}/${scope}`, token, name: vm.name, labels };
+    // As register.sh does in token mode: the VM labels its runner with its own instance id (the form of
+    // services/token-proxy/src/derived-labels.ts), which DELETE /runner and GET /runner look for.
+    const registration = {
+      url: `${attribute('github-url')}/${scope}`,
+      token,
+      name: vm.name,
+      labels: [...labels, `gce-instance-id-${vm.instanceId}`],
+    };
     const answer = await runner(
       'register',
       { ...registration, runner_group: group, ephemeral: true },

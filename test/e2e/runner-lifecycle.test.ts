@@ -110,7 +110,9 @@ describe('a fleet of VMs through their whole lives', () => {
     for (const call of jitCalls) {
       const body = call.body as { name: string; labels: string[]; runner_group_id: number };
       const kind = body.name.includes('presubmit') ? 'presubmit' : 'postsubmit';
-      expect(body.labels).toEqual(RUNNER_LABELS[kind]);
+      // The proxy adds the label that binds the runner to its VM (derived-labels.ts).
+      const vm = vms.find((v) => v.name === body.name)!;
+      expect(body.labels).toEqual([...RUNNER_LABELS[kind], `gce-instance-id-${vm.instanceId}`]);
       expect(body.runner_group_id).toBe(kind === 'presubmit' ? 2 : 3);
     }
     // Every runner ran its job behind the job hooks register.sh installed.

@@ -1,7 +1,11 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
 import type { Express } from 'express';
+import type { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
 import type { Test } from 'supertest';
-import { createTokenProxy, loadConfig } from '#token-proxy';
+import { createMutationScheduler, createTokenProxy, loadConfig } from '#token-proxy';
+import type { MutationScheduler } from '#token-proxy';
 import { startFakeGitHub } from '#fakes/github-api';
 import type { FakeGitHub } from '#fakes/github-api';
 import { startFakeGoogleIssuer } from '#fakes/google-issuer';
@@ -12,13 +16,22 @@ import type { CapturedLogger } from './log-capture.js';
 export const PROXY_AUDIENCE = 'https://token-proxy.example.run.app';
 export const PAT = 'ghp_harnessPersonalAccessToken0123456789';
 
+/**
+ * A 19-digit Compute Engine instance id, the same for the same name (a VM's id is its own, and the proxy
+ * binds runners and limits to it), different for different names.
+ */
+export function instanceIdOf(name: string): string {
+  const n = BigInt(`0x${crypto.createHash('sha256').update(name).digest('hex').slice(0, 16)}`);
+  return String(1_000_000_000_000_000_000n + (n % 9_000_000_000_000_000_000n));
+}
+
 /** A VM identity for tokens; override what a test cares about. */
 export function vm(name: string, overrides: Partial<ComputeEngineIdentity> = {}): ComputeEngineIdentity {
   return {
     projectId: 'runners-prod',
     projectNumber: 123456789012,
     zone: 'us-central1-a',
-    instanceId: '9223372036854775809',
+    instanceId: instanceIdOf(name),
     instanceName: name,
     ...overrides,
   };
@@ -39,6 +52,21 @@ export interface ProxyOptions {
   githubApiUrl?: string;
   /** Another certificate URL (a hanging front of the issuer); the fake issuer's by default. */
   certsUrl?: string;
+  /** GITHUB_WRITE_INTERVAL_MS; default 0 (no spacing). */
+  writeIntervalMs?: number;
+  /** MUTATION_QUEUE_LIMIT and MUTATION_QUEUE_LIMIT_PER_CALLER; the service's defaults when absent. */
+  mutationQueueLimit?: number;
+  mutationQueueLimitPerCaller?: number;
+  /** JIT_CONFIGS_PER_INSTANCE_PER_HOUR; the service default (2) when absent. */
+  jitConfigsPerHour?: number;
+  /** A scheduler the test watches, in place of the one the configuration builds. */
+  mutationScheduler?: MutationScheduler;
+  /** `GET /runner` requests per instance and minute; default 1000. */
+  runnerReadsPerMinute?: number;
+  /** VERIFY_INSTANCE_EXISTS against this fake Compute API, with this client's credentials. */
+  verifyInstances?: { endpoint: string; authClient: OAuth2Client };
+  /** The proxy's clock (limits, token cache); `Date.now` by default. */
+  now?: () => number;
 }
 
 /** Fakes that outlive one proxy: start once per test file. */
@@ -76,7 +104,7 @@ export interface Proxy {
   /** An identity token for the proxy's audience. */
   token(options?: TokenOptions): string;
   /** A request to the proxy carrying a fresh identity token for `identity`; `.send(body)` it. */
-  call(method: 'post' | 'delete', path: string, identity?: TokenOptions): Test;
+  call(method: 'get' | 'post' | 'delete', path: string, identity?: TokenOptions): Test;
 }
 
 export interface TokenOptions {
@@ -111,7 +139,19 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
     // Without a policy the proxy refuses to start unless told explicitly that everything is open.
     POLICY: options.policy ? JSON.stringify(options.policy) : 'open',
     TOKEN_REUSE_MIN_REMAINING_SECONDS: String(options.reuseSeconds ?? 900),
-    GITHUB_WRITE_INTERVAL_MS: '0',
+    GITHUB_WRITE_INTERVAL_MS: String(options.writeIntervalMs ?? 0),
+    ...(options.mutationQueueLimit === undefined
+      ? {}
+      : { MUTATION_QUEUE_LIMIT: String(options.mutationQueueLimit) }),
+    ...(options.mutationQueueLimitPerCaller === undefined
+      ? {}
+      : { MUTATION_QUEUE_LIMIT_PER_CALLER: String(options.mutationQueueLimitPerCaller) }),
+    ...(options.jitConfigsPerHour === undefined
+      ? {}
+      : { JIT_CONFIGS_PER_INSTANCE_PER_HOUR: String(options.jitConfigsPerHour) }),
+    ...(options.verifyInstances
+      ? { VERIFY_INSTANCE_EXISTS: 'true', COMPUTE_API_ENDPOINT: options.verifyInstances.endpoint }
+      : {}),
   });
   // Tests wait less than the one second GITHUB_DEADLINE_SECONDS can express.
   config.githubDeadlineMs = options.deadlineMs ?? 10_000;
@@ -123,6 +163,10 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
       maxRateLimitWaitSeconds: options.maxRateLimitWaitSeconds ?? 2,
       ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     },
+    runnerReadsPerMinute: options.runnerReadsPerMinute ?? 1000,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.mutationScheduler ? { mutationScheduler: options.mutationScheduler } : {}),
+    ...(options.verifyInstances ? { computeAuthClient: options.verifyInstances.authClient } : {}),
   });
   const token = ({
     email = 'runner@runners-prod.iam.gserviceaccount.com',
@@ -139,4 +183,80 @@ export function buildProxy(fakes: ProxyFakes, options: ProxyOptions = {}): Proxy
         [method](path)
         .set('Authorization', `Bearer ${token(identity)}`),
   };
+}
+
+/**
+ * Waits until `condition` holds, polling: for states a test cannot await directly (a request queued inside
+ * the proxy). Not a timing assertion: the limit only turns a hang into a failure that names `what`.
+ */
+export async function until(what: string, condition: () => boolean, limitMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > limitMs) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A mutation scheduler whose one slot is held until `release()`, so requests queue deterministically. */
+export async function blockedMutationScheduler(
+  limits: { maxQueued?: number; maxQueuedPerCaller?: number } = {},
+): Promise<{ scheduler: MutationScheduler; release(): void }> {
+  const scheduler = createMutationScheduler({
+    intervalMs: 0,
+    maxQueued: limits.maxQueued ?? 100,
+    maxQueuedPerCaller: limits.maxQueuedPerCaller ?? 4,
+  });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  await new Promise<void>((started) => {
+    scheduler
+      .schedule({ account: 'test', lane: 'blocker' }, undefined, () => {
+        started();
+        return gate;
+      })
+      .catch(() => {});
+  });
+  return { scheduler, release };
+}
+
+/** An answer read off a real socket. */
+export interface SocketAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: { error?: string } & Record<string, unknown>;
+}
+
+/**
+ * A request on its own socket, which the test may close before the answer (a caller that gives up).
+ * `answer` resolves to `undefined` when the socket was closed first.
+ */
+export function openRequest(
+  url: string,
+  request: { method: string; path: string; token: string; body?: unknown },
+): { answer: Promise<SocketAnswer | undefined>; close(): void } {
+  const req = http.request(`${url}${request.path}`, {
+    method: request.method,
+    agent: false,
+    headers: { authorization: `Bearer ${request.token}`, 'content-type': 'application/json' },
+  });
+  const answer = new Promise<SocketAnswer | undefined>((resolve) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: SocketAnswer['body'] = {};
+        try {
+          body = JSON.parse(text) as SocketAnswer['body'];
+        } catch {
+          // not JSON
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('error', () => resolve(undefined));
+  });
+  req.end(request.body === undefined ? undefined : JSON.stringify(request.body));
+  return { answer, close: () => req.destroy() };
 }

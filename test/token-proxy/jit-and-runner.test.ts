@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { instanceIdLabel } from '#token-proxy';
 import { buildProxy, startProxyFakes, vm } from '#test-support/token-proxy-harness';
 import type { ProxyFakes } from '#test-support/token-proxy-harness';
 
@@ -53,6 +54,9 @@ const postsubmit = (name = uniqueName('gh-postsubmit')) => ({
   email: 'runner-postsubmit@runners-prod.iam.gserviceaccount.com',
   compute: vm(name),
 });
+/** The label binding a runner to the VM `identity` names. */
+const idLabel = (identity: { compute: { instanceId: string } }) =>
+  instanceIdLabel(identity.compute.instanceId);
 
 describe('POST /jitconfig', () => {
   it('names the runner after the calling instance and applies the rule defaults', async () => {
@@ -66,14 +70,14 @@ describe('POST /jitconfig', () => {
       runner: {
         id: expect.any(Number),
         name: identity.compute.instanceName,
-        labels: ['self-hosted', 'linux', 'presubmit'],
+        labels: ['self-hosted', 'linux', 'presubmit', idLabel(identity)],
       },
     });
     const [call] = since(mark, 'POST', '/orgs/my-org/actions/runners/generate-jitconfig');
     expect(call!.body).toEqual({
       name: identity.compute.instanceName,
       runner_group_id: 2,
-      labels: ['self-hosted', 'linux', 'presubmit'],
+      labels: ['self-hosted', 'linux', 'presubmit', idLabel(identity)],
     });
     expect(runnerNamed(identity.compute.instanceName)).toMatchObject({ runner_group_id: 2 });
   });
@@ -81,7 +85,8 @@ describe('POST /jitconfig', () => {
   it('takes labels, group and work folder from the request when the rule allows them', async () => {
     const proxy = buildProxy(fakes, { policy });
     const mark = fakes.github.controls.calls.length;
-    const res = await proxy.call('post', '/jitconfig', presubmit()).send({
+    const identity = presubmit();
+    const res = await proxy.call('post', '/jitconfig', identity).send({
       scope: 'my-org',
       labels: ['self-hosted', 'CPU-16'],
       runner_group: 'presubmit',
@@ -89,7 +94,7 @@ describe('POST /jitconfig', () => {
     });
     expect(res.status).toBe(200);
     expect(since(mark, 'POST', /generate-jitconfig$/)[0]!.body).toMatchObject({
-      labels: ['self-hosted', 'CPU-16'],
+      labels: ['self-hosted', 'CPU-16', idLabel(identity)],
       work_folder: 'work/_w',
     });
   });
@@ -223,10 +228,14 @@ describe('POST /jitconfig', () => {
     expect(since(mark, 'POST', /generate-jitconfig$/)).toHaveLength(8);
   });
 
-  it("replaces an offline runner of the same name (the name's previous VM is gone)", async () => {
+  it('replaces an offline runner of the same name that this instance registered (its runner died)', async () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
-    const stale = fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'offline' });
+    const stale = fakes.github.addRunner(ORG, {
+      name: identity.compute.instanceName,
+      status: 'offline',
+      labels: ['self-hosted', idLabel(identity)],
+    });
     const res = await proxy.call('post', '/jitconfig', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
     expect(res.body.runner.id).not.toBe(stale.id);
@@ -241,7 +250,11 @@ describe('POST /jitconfig', () => {
   it('answers 409 when a runner of the same name is online', async () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
-    const live = fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online' });
+    const live = fakes.github.addRunner(ORG, {
+      name: identity.compute.instanceName,
+      status: 'online',
+      labels: [idLabel(identity)],
+    });
     const res = await proxy.call('post', '/jitconfig', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(409);
     expect(res.body.error).toContain('is already online');
@@ -292,7 +305,11 @@ describe('DELETE /runner', () => {
   it('deletes the runner named after the caller, and only that one', async () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
-    const mine = fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online' });
+    const mine = fakes.github.addRunner(ORG, {
+      name: identity.compute.instanceName,
+      status: 'online',
+      labels: ['self-hosted', idLabel(identity)],
+    });
     const other = fakes.github.addRunner(ORG, { name: uniqueName('gh-postsubmit'), status: 'online' });
     const res = await proxy.call('delete', '/runner', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(200);
@@ -315,7 +332,12 @@ describe('DELETE /runner', () => {
   it('answers 409 while the runner is running a job', async () => {
     const proxy = buildProxy(fakes, { policy });
     const identity = presubmit();
-    fakes.github.addRunner(ORG, { name: identity.compute.instanceName, status: 'online', busy: true });
+    fakes.github.addRunner(ORG, {
+      name: identity.compute.instanceName,
+      status: 'online',
+      busy: true,
+      labels: [idLabel(identity)],
+    });
     const res = await proxy.call('delete', '/runner', identity).send({ scope: 'my-org' });
     expect(res.status).toBe(409);
     expect(res.body.error).toContain('is running a job');

@@ -314,8 +314,11 @@ describe('token reuse in a boot storm', () => {
   it('makes one GitHub call per request with reuse off', async () => {
     const proxy = buildProxy(fakes, { reuseSeconds: 0 });
     const mark = fakes.github.controls.calls.length;
+    // Ten VMs: one caller may have only MUTATION_QUEUE_LIMIT_PER_CALLER (4) requests waiting.
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => proxy.call('post', '/register').send({ scope: 'my-org' })),
+      Array.from({ length: 10 }, (_, i) =>
+        proxy.call('post', '/register', { compute: vm(`gh-reuse-off-${i}`) }).send({ scope: 'my-org' }),
+      ),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(since(mark, 'POST', '/orgs/my-org/actions/runners/registration-token')).toHaveLength(10);

@@ -10,6 +10,8 @@ import {
   parseList,
 } from '#shared';
 import type { CommonConfig, Env, ValuePattern } from '#shared';
+import { parseComputeEndpoint } from './compute-endpoint.js';
+import type { ComputeClientEndpoint } from './compute-endpoint.js';
 import { OPEN_POLICY, parsePolicy } from './policy.js';
 import type { Policy } from './policy.js';
 import { compileScopePattern } from './scope-pattern.js';
@@ -35,6 +37,16 @@ export interface TokenProxyConfig extends CommonConfig {
   githubDeadlineMs: number;
   /** Minimum spacing of mutating GitHub requests (secondary rate limits). */
   githubWriteIntervalMs: number;
+  /** Mutating GitHub requests waiting at once, all callers together; beyond it, 429. */
+  mutationQueueLimit: number;
+  /** Mutating GitHub requests one caller (one instance) may have waiting; beyond it, 429. */
+  mutationQueueLimitPerCaller: number;
+  /** JIT configs one instance id may get in any hour; beyond it, 429. */
+  jitConfigsPerInstancePerHour: number;
+  /** Whether the calling VM must still exist in Compute Engine (instances.get) to get a JIT config. */
+  verifyInstanceExists: boolean;
+  /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
+  computeEndpoint?: ComputeClientEndpoint;
 }
 
 const envSchema = z.object({
@@ -57,6 +69,24 @@ const envSchema = z.object({
   TOKEN_REUSE_MIN_REMAINING_SECONDS: envInteger(0, 3300).default(900),
   GITHUB_DEADLINE_SECONDS: envInteger(1, 300).default(30),
   GITHUB_WRITE_INTERVAL_MS: envInteger(0, 10000).default(350),
+  MUTATION_QUEUE_LIMIT: envInteger(1, 100_000).default(80),
+  MUTATION_QUEUE_LIMIT_PER_CALLER: envInteger(1, 1000).default(4),
+  JIT_CONFIGS_PER_INSTANCE_PER_HOUR: envInteger(1, 1000).default(2),
+  VERIFY_INSTANCE_EXISTS: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+  COMPUTE_API_ENDPOINT: z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return parseComputeEndpoint(value);
+      } catch (error) {
+        ctx.issues.push({ code: 'custom', message: (error as Error).message, input: value });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 });
 
 export interface LoadConfigOptions {
@@ -188,5 +218,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     tokenReuseMinRemainingSeconds: data.TOKEN_REUSE_MIN_REMAINING_SECONDS,
     githubDeadlineMs: data.GITHUB_DEADLINE_SECONDS * 1000,
     githubWriteIntervalMs: data.GITHUB_WRITE_INTERVAL_MS,
+    mutationQueueLimit: data.MUTATION_QUEUE_LIMIT,
+    mutationQueueLimitPerCaller: data.MUTATION_QUEUE_LIMIT_PER_CALLER,
+    jitConfigsPerInstancePerHour: data.JIT_CONFIGS_PER_INSTANCE_PER_HOUR,
+    verifyInstanceExists: data.VERIFY_INSTANCE_EXISTS,
+    ...(data.COMPUTE_API_ENDPOINT === undefined ? {} : { computeEndpoint: data.COMPUTE_API_ENDPOINT }),
   };
 }

@@ -4,6 +4,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import { z } from 'zod';
+import { HttpError } from '#shared';
 import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
 import {
@@ -13,6 +14,8 @@ import {
   toGitHubCallError,
 } from './github-call-error.js';
 import { createLookupCache } from './lookup-cache.js';
+import { SERVICE_CALLER } from './mutation-scheduler.js';
+import type { MutationCaller, MutationScheduler } from './mutation-scheduler.js';
 import { DEFAULT_RUNNER_GROUP } from './policy.js';
 import { scopeCacheKey, scopePath } from './scope.js';
 import type { Scope } from './scope.js';
@@ -41,6 +44,17 @@ export interface RunnerInfo {
   name: string;
   status: string;
   busy: boolean;
+  /** Label names; the instance-id label (derived-labels.ts) binds the runner to its VM. */
+  labels: string[];
+}
+
+/**
+ * Who a mutating call is for, so the mutation scheduler can serve callers in turn and drop the call when
+ * `signal` aborts (the caller went away, or its deadline passed) before it reaches GitHub.
+ */
+export interface GitHubCallContext {
+  caller: MutationCaller;
+  signal?: AbortSignal;
 }
 
 export interface RunnerGroupInfo {
@@ -50,10 +64,14 @@ export interface RunnerGroupInfo {
 
 /** What the proxy needs from GitHub; the Octokit adapter below is the production implementation. */
 export interface GitHubRunnerApi {
-  createToken(scope: Scope, kind: 'registration' | 'remove'): Promise<RunnerToken>;
-  generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig>;
+  createToken(
+    scope: Scope,
+    kind: 'registration' | 'remove',
+    context?: GitHubCallContext,
+  ): Promise<RunnerToken>;
+  generateJitConfig(scope: Scope, request: JitConfigRequest, context?: GitHubCallContext): Promise<JitConfig>;
   findRunner(scope: Scope, name: string): Promise<RunnerInfo | undefined>;
-  deleteRunner(scope: Scope, runnerId: number): Promise<void>;
+  deleteRunner(scope: Scope, runnerId: number, context?: GitHubCallContext): Promise<void>;
   listRunnerGroups(scope: Scope): Promise<RunnerGroupInfo[]>;
 }
 
@@ -68,11 +86,10 @@ export interface OctokitRunnerApiOptions {
   /** A rate limit whose `retry-after` is longer than this is not waited for: the caller gets 503. */
   maxRateLimitWaitSeconds?: number;
   /**
-   * Minimum spacing of POST/DELETE requests. GitHub asks integrators to space mutating requests to stay
-   * clear of secondary rate limits; plugin-throttling's default is 1000 ms.
-   * https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+   * The one scheduler of the service's mutating requests (mutation-scheduler.ts): it spaces them
+   * (GITHUB_WRITE_INTERVAL_MS) and serves callers in turn. Without it, mutating requests are not spaced.
    */
-  writeIntervalMs?: number;
+  mutationScheduler?: MutationScheduler;
   /** Cuts off any single GitHub request after this long. */
   requestTimeoutMs?: number;
   /** How long a looked-up installation id is trusted. */
@@ -80,7 +97,30 @@ export interface OctokitRunnerApiOptions {
   now?: () => number;
 }
 
-const ProxyOctokit = Octokit.plugin(retry, throttling);
+/** Installation-token requests: the proxy's own, shared by callers; plugin-throttling treats them apart too. */
+const AUTH_REQUEST = /^\/app\/installations\/[^/]+\/access_tokens$/;
+
+/**
+ * Sends every mutating request (not GET or HEAD, not an installation token) through the mutation
+ * scheduler, with the caller its `request.mutation` option names. Registered after plugin-retry and
+ * plugin-throttling, so it wraps them: a request waits for its turn once, and its retries and
+ * rate-limit waits happen in its turn, holding back the other mutations as GitHub asks.
+ */
+function scheduleMutations(scheduler: MutationScheduler | undefined) {
+  return (octokit: Octokit) => {
+    if (!scheduler) return {};
+    octokit.hook.wrap('request', async (request, parameters) => {
+      const method = parameters.method.toUpperCase();
+      const { pathname } = new URL(parameters.url, 'https://github.invalid');
+      if (method === 'GET' || method === 'HEAD' || AUTH_REQUEST.test(pathname)) return request(parameters);
+      const context = (parameters.request as { mutation?: GitHubCallContext } | undefined)?.mutation;
+      return scheduler.schedule(context?.caller ?? SERVICE_CALLER, context?.signal, async () =>
+        request(parameters),
+      );
+    });
+    return {};
+  };
+}
 
 /**
  * Statuses plugin-retry must not repeat: its defaults (400, 401, 403, 404, 410, 422, 451) plus 409 and 412.
@@ -123,8 +163,9 @@ function permissionsFor(scope: Scope): Record<string, 'write'> {
 }
 
 /**
- * Builds the GitHub adapter on Octokit with plugin-retry (5xx and network errors, with backoff) and
- * plugin-throttling (rate limits honoured, mutating requests spaced). With a GitHub App, every call uses
+ * Builds the GitHub adapter on Octokit with plugin-retry (5xx and network errors, with backoff),
+ * plugin-throttling (rate limits honoured) and the mutation scheduler (mutating requests serial, spaced
+ * and fair). With a GitHub App, every call uses
  * an installation token down-scoped to the permission its scope needs (and, for a repository, to that one
  * repository); @octokit/auth-app caches those tokens and shares concurrent requests for one.
  */
@@ -133,6 +174,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
   const now = options.now ?? Date.now;
   const maxWait = options.maxRateLimitWaitSeconds ?? 10;
   const timeoutMs = options.requestTimeoutMs ?? 20_000;
+  const ProxyOctokit = Octokit.plugin(retry, throttling, scheduleMutations(options.mutationScheduler));
   const octokit = new ProxyOctokit({
     baseUrl: options.baseUrl,
     userAgent: 'gce-github-runners-token-proxy',
@@ -145,7 +187,9 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     request: { fetch: createGitHubFetch(timeoutMs), redirect: 'manual' },
     throttle: {
       id: `token-proxy-${options.baseUrl}`,
-      write: new Bottleneck.Group({ maxConcurrent: 1, minTime: options.writeIntervalMs ?? 1000 }),
+      // The mutation scheduler spaces mutating requests; plugin-throttling's own write queue (FIFO, and
+      // shared by the whole process by default) would undo its round-robin, so it lets everything pass.
+      write: new Bottleneck.Group({ maxConcurrent: null, minTime: 0 }),
       fallbackSecondaryRateRetryAfter: 60,
       onRateLimit: (
         retryAfter: number,
@@ -260,6 +304,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
     route: string,
     schema: S,
     parameters: Record<string, unknown> = {},
+    context?: GitHubCallContext,
   ): Promise<z.output<S>> {
     let data: unknown;
     try {
@@ -267,11 +312,13 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       const response = await octokit.request(route, {
         ...parameters,
         headers,
-        request: { signal: AbortSignal.timeout(timeoutMs) },
+        request: { signal: AbortSignal.timeout(timeoutMs), mutation: context },
       });
       data = response.data;
       secondaryBackoff.succeeded(now());
     } catch (error) {
+      // The scheduler's own answers (429 queue full, caller gone) are meant for the caller as they are.
+      if (error instanceof HttpError) throw error;
       throw toGitHubCallError(error, now, secondaryBackoff);
     }
     const parsed = schema.safeParse(data);
@@ -281,7 +328,13 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
 
   const base = (scope: Scope) => `${scopePath(scope)}/actions`;
   const labelSchema = z.object({ name: z.string() });
-  const runnerSchema = z.object({ id: z.number(), name: z.string(), status: z.string(), busy: z.boolean() });
+  const runnerSchema = z.object({
+    id: z.number(),
+    name: z.string(),
+    status: z.string(),
+    busy: z.boolean(),
+    labels: z.array(labelSchema),
+  });
   const schemas = {
     token: z.object({ token: z.string().min(1), expires_at: z.string().min(1) }),
     jitConfig: z.object({
@@ -297,19 +350,25 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
   };
 
   return {
-    async createToken(scope, kind) {
+    async createToken(scope, kind, context) {
       const suffix = kind === 'registration' ? 'registration-token' : 'remove-token';
-      const data = await call(scope, `POST ${base(scope)}/runners/${suffix}`, schemas.token);
+      const data = await call(scope, `POST ${base(scope)}/runners/${suffix}`, schemas.token, {}, context);
       return { token: data.token, expiresAt: data.expires_at };
     },
 
-    async generateJitConfig(scope, request) {
-      const data = await call(scope, `POST ${base(scope)}/runners/generate-jitconfig`, schemas.jitConfig, {
-        name: request.name,
-        runner_group_id: request.runnerGroupId,
-        labels: request.labels,
-        ...(request.workFolder !== undefined ? { work_folder: request.workFolder } : {}),
-      });
+    async generateJitConfig(scope, request, context) {
+      const data = await call(
+        scope,
+        `POST ${base(scope)}/runners/generate-jitconfig`,
+        schemas.jitConfig,
+        {
+          name: request.name,
+          runner_group_id: request.runnerGroupId,
+          labels: request.labels,
+          ...(request.workFolder !== undefined ? { work_folder: request.workFolder } : {}),
+        },
+        context,
+      );
       return {
         encodedJitConfig: data.encoded_jit_config,
         runner: { id: data.runner.id, name: data.runner.name, labels: data.runner.labels.map((l) => l.name) },
@@ -322,11 +381,19 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
         per_page: 100,
       });
       const runner = data.runners.find((r) => r.name.toLowerCase() === name.toLowerCase());
-      return runner && { id: runner.id, name: runner.name, status: runner.status, busy: runner.busy };
+      return (
+        runner && {
+          id: runner.id,
+          name: runner.name,
+          status: runner.status,
+          busy: runner.busy,
+          labels: runner.labels.map((l) => l.name),
+        }
+      );
     },
 
-    async deleteRunner(scope, runnerId) {
-      await call(scope, `DELETE ${base(scope)}/runners/${runnerId}`, schemas.none);
+    async deleteRunner(scope, runnerId, context) {
+      await call(scope, `DELETE ${base(scope)}/runners/${runnerId}`, schemas.none, {}, context);
     },
 
     async listRunnerGroups(scope) {

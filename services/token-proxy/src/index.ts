@@ -6,7 +6,28 @@ export { loadConfig } from './config.js';
 export type { GitHubCredentials, TokenProxyConfig } from './config.js';
 export { createTokenProxy } from './create-token-proxy.js';
 export type { TokenProxyOverrides } from './create-token-proxy.js';
-export type { GitHubRunnerApi, RunnerToken } from './github-runner-api.js';
+// The runner labels the proxy derives from a caller's identity token: the autoscaler and reaper join
+// runners to VMs with these.
+export {
+  DERIVED_LABEL_PREFIX,
+  derivedLabels,
+  instanceIdLabel,
+  instanceIdOfLabels,
+  isBoundToInstance,
+  isReservedLabel,
+  OPTIONAL_DERIVED_LABEL_KEYS,
+  parseDerivedLabel,
+  regionOfZone,
+} from './derived-labels.js';
+export type { DerivedLabelKey } from './derived-labels.js';
+export type { GitHubCallContext, GitHubRunnerApi, RunnerInfo, RunnerToken } from './github-runner-api.js';
+export { CallerGoneError, createMutationScheduler, SERVICE_CALLER } from './mutation-scheduler.js';
+export type {
+  MutationCaller,
+  MutationQueueStats,
+  MutationScheduler,
+  MutationSchedulerOptions,
+} from './mutation-scheduler.js';
 export { parsePolicy, PolicyError } from './policy.js';
 export type { Policy, PolicyRule } from './policy.js';
 export { formatScope, parseScope, ScopeError, scopeCacheKey, scopePath } from './scope.js';

@@ -1,4 +1,4 @@
-import type { GitHubRunnerApi, RunnerToken } from './github-runner-api.js';
+import type { GitHubCallContext, GitHubRunnerApi, RunnerToken } from './github-runner-api.js';
 import { askGitHub } from './github-call-error.js';
 import { scopeCacheKey } from './scope.js';
 import type { Scope } from './scope.js';
@@ -13,7 +13,9 @@ export interface IssueRunnerTokenDeps {
 
 /**
  * A registration or remove token for `scope`, from the cache while it has enough life left, else newly
- * created by GitHub. The caller is already authorized.
+ * created by GitHub. The caller is already authorized. `context` names the caller to the mutation scheduler;
+ * it carries no signal, since a token fetch is shared by every caller waiting for that scope's token and
+ * must not be dropped when the first of them leaves.
  * https://docs.github.com/rest/actions/self-hosted-runners#create-a-registration-token-for-an-organization
  */
 export function issueRunnerToken(
@@ -21,8 +23,11 @@ export function issueRunnerToken(
   scope: Scope,
   scopeName: string,
   kind: 'registration' | 'remove',
+  context: Pick<GitHubCallContext, 'caller'>,
 ): Promise<RunnerToken> {
   return askGitHub(deps.deadlineMs, `creating a ${kind} token for ${scopeName}`, () =>
-    deps.tokens.get(`${kind}:${scopeCacheKey(scope)}`, () => deps.github.createToken(scope, kind)),
+    deps.tokens.get(`${kind}:${scopeCacheKey(scope)}`, () =>
+      deps.github.createToken(scope, kind, { caller: context.caller }),
+    ),
   );
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { compilePattern, matchesAny, parseStrictJson } from '#shared';
 import type { CallerIdentity, StrictJsonError, ValuePattern } from '#shared';
+import { isReservedLabel, OPTIONAL_DERIVED_LABEL_KEYS } from './derived-labels.js';
+import type { DerivedLabelKey } from './derived-labels.js';
 import { compileScopePattern } from './scope-pattern.js';
 
 /** One compiled rule of the caller policy. */
@@ -20,6 +22,8 @@ export interface PolicyRule {
   defaultLabels?: string[];
   /** Callers of this rule get only JIT configs, never registration tokens (which let them pick labels). */
   jitOnly: boolean;
+  /** Labels the proxy adds to this rule's JIT runners from the verified token (derived-labels.ts). */
+  derivedLabels?: DerivedLabelKey[];
 }
 
 /** The caller policy: which verified callers may ask for what. */
@@ -55,6 +59,13 @@ const ruleSchema = z.strictObject({
   defaultRunnerGroup: z.string().min(1).optional(),
   defaultLabels: entries.optional(),
   jitOnly: z.boolean().default(false),
+  derivedLabels: z
+    .array(
+      z.enum(OPTIONAL_DERIVED_LABEL_KEYS, {
+        error: `must be one of ${OPTIONAL_DERIVED_LABEL_KEYS.map((k) => JSON.stringify(k)).join(', ')} (instance-id is always added)`,
+      }),
+    )
+    .optional(),
 });
 
 const policySchema = z.strictObject({ rules: z.array(ruleSchema).min(1, 'must contain at least one rule') });
@@ -125,6 +136,7 @@ export function parsePolicy(text: string): Policy {
         `${at}.callers: rule ${JSON.stringify(raw.name)} names neither serviceAccounts nor projects, so it would match every caller that reaches the service, whatever its project or account (instanceNames alone are names anyone can give a VM). Name the runners' service accounts ("serviceAccounts": ["runner@my-project.iam.gserviceaccount.com"]) or projects ("projects": ["my-project"]); to trust every verified caller alike, set POLICY=open instead of a policy`,
       );
     }
+    if (raw.derivedLabels !== undefined) rule.derivedLabels = [...new Set(raw.derivedLabels)];
     const serviceAccounts = compileAll(`${at}.callers.serviceAccounts`, raw.callers.serviceAccounts, true);
     const projects = compileAll(`${at}.callers.projects`, raw.callers.projects, false);
     const instanceNames = compileAll(`${at}.callers.instanceNames`, raw.callers.instanceNames, false);
@@ -146,7 +158,9 @@ export function parsePolicy(text: string): Policy {
     if (raw.defaultLabels !== undefined) {
       rule.defaultLabels = raw.defaultLabels;
       raw.defaultLabels.forEach((label, i) => {
-        if (!allowsLabel(rule, label)) {
+        if (isReservedLabel(label)) {
+          problems.push(`${at}.defaultLabels[${i}]: ${JSON.stringify(label)} is reserved for derived labels`);
+        } else if (!allowsLabel(rule, label)) {
           problems.push(`${at}.defaultLabels[${i}]: ${JSON.stringify(label)} is not allowed by labels`);
         }
       });
