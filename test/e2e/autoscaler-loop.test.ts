@@ -22,6 +22,8 @@ beforeAll(async () => {
     vms: { presubmit: 0, postsubmit: 0 },
     deletionDelayMs: 100,
     jobMs: 200,
+    // POST /reconcile may request a spare VM for a job its redelivery also asks for: let it leave soon.
+    idleTimeoutMs: 5000,
     onServiceLog: (service, line) => serviceLog.push(`${service} ${line}`),
   });
 }, 300_000);
