@@ -4,6 +4,7 @@ import {
   describeServiceExit,
   repoRoot,
   SANDBOX_ORG,
+  RUNNER_LABELS,
   SANDBOX_POLICY,
   SANDBOX_PROJECT,
   SandboxError,
@@ -16,18 +17,21 @@ import type { Sandbox, SandboxOptions } from './sandbox.js';
 const SANDBOX_USAGE = `Usage: npm start [-- --help]
 
 Starts the whole system on 127.0.0.1, with no cloud account: an emulated GitHub API, Compute Engine API,
-Google identity issuer and a metadata server per simulated runner VM, and both services built from dist/.
+Google identity issuer and a metadata server per simulated runner VM, and the token proxy, instance
+deleter and autoscaler built from dist/. Jobs queued at the fake GitHub reach the autoscaler as signed
+webhooks; each VM it creates registers a runner, runs one job and deletes itself.
 Prints the URLs and commands to try, then runs until Ctrl-C (or SIGTERM, SIGHUP).
 
 Environment:
   SANDBOX_PROXY_PORT     token proxy port (default 8080; 0 picks a free port)
   SANDBOX_DELETER_PORT   instance deleter port (default 8081; 0 picks a free port)
+  SANDBOX_AUTOSCALER_PORT  autoscaler port (default 8082; 0 picks a free port)
   POLICY, POLICY_FILE    the token proxy's caller policy, as in production (default: the sandbox's own,
                          rules "presubmit" and "postsubmit"); POLICY=open lets any verified caller in
   SANDBOX_VERBOSE=1      print the services' log lines
 
 Nothing else of your environment reaches the services: a GITHUB_TOKEN you exported is not used.
-Production runs through npm run start:token-proxy and npm run start:instance-deleter.
+Production runs through npm run start:token-proxy, start:instance-deleter and start:autoscaler.
 `;
 
 /** Thrown for a command line the sandbox does not understand; printed with the usage, exit status 2. */
@@ -103,6 +107,7 @@ Sandbox running on 127.0.0.1 (no cloud account used). Ctrl-C stops everything.
 
   token proxy        ${sandbox.proxyUrl}
   instance deleter   ${sandbox.deleterUrl}
+  autoscaler         ${sandbox.autoscalerUrl}   (webhook from the fake GitHub, pools presubmit and postsubmit)
   fake GitHub API    ${sandbox.github.baseUrl}   (org "${SANDBOX_ORG}", runner groups presubmit and postsubmit)
   fake Compute API   ${sandbox.compute.url}   (project ${SANDBOX_PROJECT.projectId})
   identity issuer    ${sandbox.issuer.certsUrl}
@@ -139,6 +144,14 @@ VM is kept), at shutdown (the ephemeral runner is already gone) and after the jo
   ${asVm} ${script('delete-self.sh')}
 The runner stand-in's JSON record goes to ${path.join(runnerDir, 'runner-standin.jsonl')}
 (prefix register.sh with RUNNER_STANDIN_LOG=/dev/stderr to see it here).
+
+The autoscaler: queue a postsubmit job at the fake GitHub (201); its signed webhook reaches the autoscaler,
+which creates a VM in gh-runner-postsubmit; the VM registers a JIT runner, runs the job and deletes itself.
+Then Cloud Scheduler's reconciliation, with its own identity token (200: redelivers lost webhooks):
+  curl -s -w ' (HTTP %{http_code})\\n' -X POST -H 'Content-Type: application/json' --data-binary '{"repository": "${SANDBOX_ORG}/app", "labels": ${JSON.stringify(RUNNER_LABELS.postsubmit)}}' ${sandbox.github.baseUrl}/_sandbox/jobs
+  ${token(sandbox.schedulerMetadataHost, sandbox.autoscalerUrl)}
+  ${call('-X POST ', `${sandbox.autoscalerUrl}/reconcile`)}
+A job's status, and the runner (VM) that ran it: curl -s ${sandbox.github.baseUrl}/_sandbox/jobs/<its id>
 `;
 }
 
@@ -179,6 +192,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const sandbox = await startSandbox({
     proxyPort: portFrom(env.SANDBOX_PROXY_PORT, 8080, 'SANDBOX_PROXY_PORT'),
     deleterPort: portFrom(env.SANDBOX_DELETER_PORT, 8081, 'SANDBOX_DELETER_PORT'),
+    autoscalerPort: portFrom(env.SANDBOX_AUTOSCALER_PORT, 8082, 'SANDBOX_AUTOSCALER_PORT'),
     policy,
     onServiceLog: env.SANDBOX_VERBOSE ? (service, line) => console.log(`[${service}] ${line}`) : () => {},
   });

@@ -12,6 +12,8 @@ import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
 import { SERVICE_ENTRY_POINTS } from '#entry-points';
+import { runAutoscaledVm } from './autoscaled-vm.js';
+import type { AutoscaledVmOutcome } from './autoscaled-vm.js';
 import { freePort, repoRoot as packageRoot, spawnNode, waitUntilAnswering } from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
@@ -34,6 +36,9 @@ export const RUNNER_LABELS: Readonly<Record<RunnerKind, string[]>> = {
 };
 
 /** The events each kind of VM's runner may run (deploy/lib.sh's defaults for the two trust levels). */
+/** The Cloud Scheduler job's service account: the one caller `POST /reconcile` accepts. */
+export const SCHEDULER_SERVICE_ACCOUNT = `autoscaler-scheduler@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`;
+
 export const ALLOWED_EVENTS: Readonly<Record<RunnerKind, string>> = {
   presubmit: 'pull_request,merge_group',
   postsubmit: 'push,schedule,workflow_dispatch',
@@ -49,7 +54,8 @@ export const SANDBOX_POLICY = {
     callers: {
       serviceAccounts: [SERVICE_ACCOUNTS[kind]],
       projects: [SANDBOX_PROJECT.projectId],
-      instanceNames: [`match:gh-runner-${kind}-[a-z0-9]+`],
+      // The sandbox's own VMs (a random suffix) and the autoscaler's (`-<job id>`, `-<job id>-<attempt>`).
+      instanceNames: [`match:gh-runner-${kind}-[a-z0-9]+(-[0-9]+)?`],
     },
     scopes: kind === 'presubmit' ? [SANDBOX_ORG] : [SANDBOX_ORG, `match:${SANDBOX_ORG}/.*`],
     runnerGroups: [kind],
@@ -81,6 +87,12 @@ export interface SandboxOptions {
    * {@link SANDBOX_POLICY} when neither is given. The proxy validates it and refuses to start with a bad one.
    */
   policy?: { POLICY?: string; POLICY_FILE?: string };
+  /** Default 8082; 0 picks a free port. */
+  autoscalerPort?: number;
+  /** How long the stand-in runner of an autoscaled VM runs its job; default 2000 ms. */
+  jobMs?: number;
+  /** An autoscaled VM whose runner gets no job within this long deletes itself; default 60 000 ms. */
+  idleTimeoutMs?: number;
   /** VMs per MIG at start; default 2 each. */
   vms?: Partial<Record<RunnerKind, number>>;
   /** Latency the fake GitHub adds to each request, standing in for the real round trip. */
@@ -102,11 +114,20 @@ export interface Sandbox {
   compute: FakeComputeApi;
   proxyUrl: string;
   deleterUrl: string;
+  autoscalerUrl: string;
+  /** The webhook secret the fake GitHub signs deliveries to the autoscaler with. */
+  webhookSecret: string;
+  /** `127.0.0.1:PORT`: a metadata server that mints identity tokens for {@link SCHEDULER_SERVICE_ACCOUNT}. */
+  schedulerMetadataHost: string;
   migs: Record<RunnerKind, FakeMig>;
+  /** How each VM the autoscaler created lived, once its life is over; in the order they ended. */
+  autoscaledVms(): readonly AutoscaledVmOutcome[];
+  /** Resolves once every autoscaled VM that has booted so far has ended its life. */
+  autoscaledVmsSettled(): Promise<void>;
   /** The VMs that exist now (deleted ones drop out). */
   vms(): SandboxVm[];
   /** Process ids of the two services, for measuring them. */
-  servicePids: { tokenProxy: number; instanceDeleter: number };
+  servicePids: { tokenProxy: number; instanceDeleter: number; autoscaler: number };
   /**
    * Resolves when a service exits while the sandbox runs (it crashed, or something killed it); never
    * once {@link Sandbox.stop} has begun. The sandbox is then half there: stop it and say so.
@@ -126,7 +147,7 @@ export interface Sandbox {
 
 /** A service of the sandbox that exited while the sandbox ran. */
 export interface ServiceExit {
-  service: 'token-proxy' | 'instance-deleter';
+  service: 'token-proxy' | 'instance-deleter' | 'autoscaler';
   code: number | null;
   signal: NodeJS.Signals | null;
   /** The last lines it printed. */
@@ -241,13 +262,20 @@ function randomSuffix(): string {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const proxyPort = options.proxyPort ?? 8080;
   const deleterPort = options.deleterPort ?? 8081;
+  const autoscalerPort = options.autoscalerPort ?? 8082;
   if (proxyPort !== 0 && proxyPort === deleterPort) {
     throw new SandboxError(
       `the token proxy and the instance deleter cannot share port ${proxyPort}: give SANDBOX_DELETER_PORT another port`,
     );
   }
+  if (autoscalerPort !== 0 && (autoscalerPort === proxyPort || autoscalerPort === deleterPort)) {
+    throw new SandboxError(
+      `the autoscaler cannot share port ${autoscalerPort} with another service: give SANDBOX_AUTOSCALER_PORT another port`,
+    );
+  }
   await assertPortFree(proxyPort, 'SANDBOX_PROXY_PORT');
   await assertPortFree(deleterPort, 'SANDBOX_DELETER_PORT');
+  await assertPortFree(autoscalerPort, 'SANDBOX_AUTOSCALER_PORT');
   const root = repoRoot();
   const onLog = options.onServiceLog ?? (() => {});
 
@@ -288,8 +316,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
     const proxyListenPort = proxyPort === 0 ? await freePort() : proxyPort;
     const deleterListenPort = deleterPort === 0 ? await freePort() : deleterPort;
+    const autoscalerListenPort = autoscalerPort === 0 ? await freePort() : autoscalerPort;
     const proxyUrl = `http://127.0.0.1:${proxyListenPort}`;
     const deleterUrl = `http://127.0.0.1:${deleterListenPort}`;
+    const autoscalerUrl = `http://127.0.0.1:${autoscalerListenPort}`;
 
     // The deleter runs as its own service account: its Compute credentials come from a metadata server,
     // as on Cloud Run, through Application Default Credentials.
@@ -305,6 +335,32 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       },
     });
     cleanups.push(() => deleterIdentity.close());
+    // The autoscaler also reads Compute through Application Default Credentials, and Cloud Scheduler calls
+    // its POST /reconcile with an identity token of its own service account: one metadata server for each.
+    const autoscalerIdentity = await startFakeMetadataServer({
+      issuer,
+      vm: {
+        ...SANDBOX_PROJECT,
+        zone: `${SANDBOX_REGION}-a`,
+        instanceId: '4000000000000000002',
+        instanceName: 'autoscaler',
+        serviceAccountEmail: `autoscaler@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`,
+        attributes: {},
+      },
+    });
+    cleanups.push(() => autoscalerIdentity.close());
+    const schedulerIdentity = await startFakeMetadataServer({
+      issuer,
+      vm: {
+        ...SANDBOX_PROJECT,
+        zone: `${SANDBOX_REGION}-a`,
+        instanceId: '4000000000000000003',
+        instanceName: 'cloud-scheduler',
+        serviceAccountEmail: SCHEDULER_SERVICE_ACCOUNT,
+        attributes: {},
+      },
+    });
+    cleanups.push(() => schedulerIdentity.close());
 
     const vms = new Map<string, SandboxVm>();
     compute.onInstanceDeleted((instance) => {
@@ -321,16 +377,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
     const zonesOf = (kind: RunnerKind) =>
       migs[kind].scope === 'regions' ? [`${SANDBOX_REGION}-a`, `${SANDBOX_REGION}-b`] : [migs[kind].location];
-    const addVm = async (kind: RunnerKind, attributes: Record<string, string> = {}): Promise<SandboxVm> => {
-      const name = `gh-runner-${kind}-${randomSuffix()}`;
-      const zones = zonesOf(kind);
-      const zone = zones[vms.size % zones.length]!;
-      const instance = compute.addInstance({
-        project: SANDBOX_PROJECT.projectId,
-        zone,
-        name,
-        mig: migs[kind],
-      });
+    /** Gives a VM that exists in Compute its metadata server: its identity and instance attributes. */
+    const bootVm = async (
+      kind: RunnerKind,
+      instance: { name: string; zone: string; id: string },
+      attributes: Record<string, string> = {},
+    ): Promise<SandboxVm> => {
+      const { name, zone } = instance;
       const metadata = await startFakeMetadataServer({
         issuer,
         vm: {
@@ -363,6 +416,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       };
       vms.set(name, vm);
       return vm;
+    };
+    const addVm = async (kind: RunnerKind, attributes: Record<string, string> = {}): Promise<SandboxVm> => {
+      const name = `gh-runner-${kind}-${randomSuffix()}`;
+      const zones = zonesOf(kind);
+      const zone = zones[vms.size % zones.length]!;
+      const instance = compute.addInstance({
+        project: SANDBOX_PROJECT.projectId,
+        zone,
+        name,
+        mig: migs[kind],
+      });
+      return bootVm(kind, instance, attributes);
     };
     for (const kind of ['presubmit', 'postsubmit'] as const) {
       for (let i = 0; i < (options.vms?.[kind] ?? 2); i += 1) await addVm(kind);
@@ -416,10 +481,88 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     );
     cleanups.push(() => deleter.stop());
 
+    // The autoscaler: one pool per MIG, whose labels are exactly the labels that MIG's VMs register with.
+    const webhookSecret = crypto.randomBytes(24).toString('base64url');
+    const pools = {
+      pools: (['presubmit', 'postsubmit'] as const).map((kind) => ({
+        name: kind,
+        scopes: [SANDBOX_ORG],
+        labels: RUNNER_LABELS[kind],
+        migs: [
+          `projects/${SANDBOX_PROJECT.projectId}/${migs[kind].scope}/${migs[kind].location}/instanceGroupManagers/${migs[kind].name}`,
+        ],
+        runnerScope: SANDBOX_ORG,
+        runnerGroup: kind,
+        maxRunners: 500,
+        instanceNamePrefix: `gh-runner-${kind}`,
+      })),
+    };
+    const autoscaler = await startService(
+      'autoscaler',
+      path.join(root, SERVICE_ENTRY_POINTS.autoscaler.main),
+      autoscalerListenPort,
+      {
+        ...baseEnv,
+        PORT: String(autoscalerListenPort),
+        AUTH_AUDIENCE: autoscalerUrl,
+        GITHUB_API_URL: github.baseUrl,
+        GITHUB_APP_ID: String(github.app.id),
+        GITHUB_APP_PRIVATE_KEY: github.app.privateKeyPkcs1Pem,
+        GITHUB_WEBHOOK_SECRET: webhookSecret,
+        POOLS: JSON.stringify(pools),
+        COMPUTE_API_ENDPOINT: compute.url,
+        GCE_METADATA_HOST: autoscalerIdentity.host,
+        RECONCILE_CALLERS: SCHEDULER_SERVICE_ACCOUNT,
+        BATCH_WINDOW_MS: '200',
+        ...options.serviceEnv,
+      },
+      onLog,
+    );
+    cleanups.push(() => autoscaler.stop());
+    github.setWebhook({ url: `${autoscalerUrl}/webhook`, secret: webhookSecret });
+    cleanups.push(async () => github.setWebhook(undefined));
+
+    // Every VM the autoscaler creates boots with a metadata server and lives a runner's life.
+    const lives = new AbortController();
+    const outcomes: AutoscaledVmOutcome[] = [];
+    const living = new Set<Promise<void>>();
+    const kindOf = (mig: FakeMig | undefined): RunnerKind | undefined =>
+      mig === migs.presubmit ? 'presubmit' : mig === migs.postsubmit ? 'postsubmit' : undefined;
+    const unsubscribe = compute.onInstanceCreated((instance, mig) => {
+      const kind = kindOf(mig);
+      if (kind === undefined || lives.signal.aborted) return;
+      const life = bootVm(kind, instance)
+        .then((vm) =>
+          runAutoscaledVm(vm.name, {
+            metadataHost: vm.metadataHost,
+            githubUrl: github.baseUrl,
+            jobMs: options.jobMs ?? 2000,
+            idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+            signal: lives.signal,
+          }),
+        )
+        .then(
+          (outcome) => {
+            outcomes.push(outcome);
+          },
+          (error: unknown) => {
+            outcomes.push({ name: instance.name, deleted: false, error: String(error) });
+          },
+        );
+      const tracked = life.finally(() => living.delete(tracked));
+      living.add(tracked);
+    });
+    cleanups.push(async () => {
+      unsubscribe();
+      lives.abort();
+      await Promise.all([...living]);
+    });
+
     const serviceExit = new Promise<ServiceExit>((resolve) => {
       for (const [service, spawned] of [
         ['token-proxy', proxy],
         ['instance-deleter', deleter],
+        ['autoscaler', autoscaler],
       ] as const) {
         spawned.exited.then(
           (code) => {
@@ -450,8 +593,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       compute,
       proxyUrl,
       deleterUrl,
+      autoscalerUrl,
+      webhookSecret,
+      schedulerMetadataHost: schedulerIdentity.host,
       migs,
-      servicePids: { tokenProxy: proxy.child.pid!, instanceDeleter: deleter.child.pid! },
+      autoscaledVms: () => outcomes,
+      autoscaledVmsSettled: async () => {
+        while (living.size > 0) await Promise.all([...living]);
+      },
+      servicePids: {
+        tokenProxy: proxy.child.pid!,
+        instanceDeleter: deleter.child.pid!,
+        autoscaler: autoscaler.child.pid!,
+      },
       vms: () => [...vms.values()],
       serviceExit,
       addVm,

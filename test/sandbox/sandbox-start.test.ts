@@ -103,6 +103,7 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     const services = processTree(started.child.pid!).filter((p) => /dist\/services\//.test(p.args));
     expect(services.filter((p) => p.args.includes('token-proxy/src/main.js'))).toHaveLength(1);
     expect(services.filter((p) => p.args.includes('instance-deleter/src/main.js'))).toHaveLength(1);
+    expect(services.filter((p) => p.args.includes('autoscaler/src/main.js'))).toHaveLength(1);
     for (const service of services) {
       const env = environmentOf(service.pid);
       if (env === undefined) continue; // not Linux: the proxy's answers below still show it uses the App
@@ -112,7 +113,7 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     expect(started.stdout() + started.stderr()).not.toContain(secret);
   });
 
-  it('binds both services to loopback only', async () => {
+  it('binds the three services to loopback only', async () => {
     const other = otherLocalAddress();
     // The address tells "all interfaces" from "loopback": a server on 0.0.0.0 answers on it.
     const control = await new Promise<net.Server>((resolve) => {
@@ -125,7 +126,7 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     } finally {
       control.close();
     }
-    for (const url of [banner.proxyUrl, banner.deleterUrl]) {
+    for (const url of [banner.proxyUrl, banner.deleterUrl, banner.autoscalerUrl]) {
       expect({ url, loopback: await accepts('127.0.0.1', portOf(url)) }).toEqual({ url, loopback: true });
       expect({ url, other, reachable: await accepts(other, portOf(url)) }).toEqual({
         url,
@@ -148,8 +149,10 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
       expect({ code: run.code, output }).toMatchObject({ code: 0 });
       const lines = output.split('\n');
       const statuses = lines.map((line) => / \(HTTP (\d{3})\)$/.exec(line)?.[1]).filter(Boolean);
-      // JIT config, the postsubmit label refused, a registration token, GET / (false), DELETE /.
-      expect(statuses).toEqual(['200', '403', '200', '200', '200']);
+      // JIT config, the postsubmit label refused, a registration token, GET / (false), DELETE /; a job
+      // queued at the fake GitHub, and POST /reconcile.
+      expect(statuses).toEqual(['200', '403', '200', '200', '200', '201', '200']);
+      expect(output).toMatch(/"redelivered":\[\]/);
       expect(output).toMatch(/^\{"encoded_jit_config":"[A-Za-z0-9+/=]+"/m);
       expect(output).toContain('may not use label \\"postsubmit\\"');
       expect(output).toMatch(/^false \(HTTP 200\)$/m);
@@ -176,10 +179,16 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     'leaves no process and no port behind when the npm process gets SIGTERM',
     async () => {
       const tree = processTree(started.child.pid!);
-      // npm, its shell, scripts/start.js, the sandbox, and the two services.
-      expect(tree.filter((p) => /dist\/services\//.test(p.args))).toHaveLength(2);
+      // npm, its shell, scripts/start.js, the sandbox, and the three services.
+      expect(tree.filter((p) => /dist\/services\//.test(p.args))).toHaveLength(3);
       expect(tree.some((p) => p.args.includes('dist/sandbox/main.js'))).toBe(true);
-      const ports = [banner.proxyUrl, banner.deleterUrl, banner.githubUrl, banner.computeUrl].map(portOf);
+      const ports = [
+        banner.proxyUrl,
+        banner.deleterUrl,
+        banner.autoscalerUrl,
+        banner.githubUrl,
+        banner.computeUrl,
+      ].map(portOf);
 
       started.child.kill('SIGTERM');
 

@@ -33,6 +33,7 @@ export function sandboxEnv(extra: Record<string, string> = {}): Record<string, s
     HOME: process.env.HOME ?? ROOT,
     SANDBOX_PROXY_PORT: '0',
     SANDBOX_DELETER_PORT: '0',
+    SANDBOX_AUTOSCALER_PORT: '0',
     ...extra,
   };
 }
@@ -77,12 +78,13 @@ export async function waitForOutput(started: Started, marker: string | RegExp): 
 }
 
 /** The sandbox's banner ends with this line. */
-export const BANNER_END = 'to see it here).';
+export const BANNER_END = '/_sandbox/jobs/<its id>';
 
 /** What the banner says: the service URLs, the VMs, and the commands to paste. */
 export interface Banner {
   proxyUrl: string;
   deleterUrl: string;
+  autoscalerUrl: string;
   githubUrl: string;
   computeUrl: string;
   vms: Array<{ name: string; metadataHost: string }>;
@@ -105,6 +107,7 @@ export function parseBanner(stdout: string): Banner {
   return {
     proxyUrl: url('token proxy'),
     deleterUrl: url('instance deleter'),
+    autoscalerUrl: url('autoscaler'),
     githubUrl: url('fake GitHub API'),
     computeUrl: url('fake Compute API'),
     vms,

@@ -1,0 +1,132 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessageOf, sendRequest } from './demo/http-recorder.js';
+import type { HttpAnswer } from './demo/http-recorder.js';
+
+/** What a VM the autoscaler created needs to live: its metadata server and the fake GitHub's runner routes. */
+export interface AutoscaledVmContext {
+  /** `127.0.0.1:PORT`: the VM's `GCE_METADATA_HOST`. */
+  metadataHost: string;
+  /** Base URL of the fake GitHub; its `/_sandbox/runners/*` routes stand in for the runner binary. */
+  githubUrl: string;
+  /** How long the stand-in runs a job before it reports it done. */
+  jobMs: number;
+  /** A runner that gets no job within this long deregisters and deletes its VM. */
+  idleTimeoutMs: number;
+  /** Aborted when the sandbox stops: the VM's life ends where it is. */
+  signal: AbortSignal;
+}
+
+/** How one autoscaled VM's life went. */
+export interface AutoscaledVmOutcome {
+  name: string;
+  /** The workflow job its runner ran, if it got one. */
+  jobId?: number;
+  /** The VM asked the instance deleter to delete it (after its job, or when it stayed idle). */
+  deleted: boolean;
+  /** The step that failed, with the service's answer. */
+  error?: string;
+}
+
+const METADATA = { 'Metadata-Flavor': 'Google' };
+const POLL_MS = 100;
+
+function expectOk(answer: HttpAnswer, what: string): HttpAnswer {
+  if (answer.status >= 200 && answer.status < 300) return answer;
+  throw new Error(`${what}: HTTP ${answer.status}: ${errorMessageOf(answer)}`);
+}
+
+/**
+ * Lives the life of a VM the autoscaler created, following `deploy/vm/`'s steps (register.sh, the job
+ * hooks, delete-self.sh) in TypeScript, which keeps a fleet of them fast: read the instance attributes,
+ * get a JIT runner config from the token proxy, start the ephemeral runner (the fake GitHub hands it a
+ * queued job whose labels it covers, sending `in_progress`), run the job for `jobMs`, report it completed
+ * (GitHub removes the ephemeral runner and sends `completed`), deregister through the proxy, and ask the
+ * instance deleter to delete the VM. Never throws: a failed step ends the life and is in the outcome.
+ */
+export async function runAutoscaledVm(name: string, ctx: AutoscaledVmContext): Promise<AutoscaledVmOutcome> {
+  const outcome: AutoscaledVmOutcome = { name, deleted: false };
+  try {
+    await live(ctx, outcome);
+  } catch (error) {
+    if (!ctx.signal.aborted) outcome.error = error instanceof Error ? error.message : String(error);
+  }
+  return outcome;
+}
+
+async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Promise<void> {
+  const { githubUrl, signal } = ctx;
+  const metadata = `http://${ctx.metadataHost}/computeMetadata/v1/instance`;
+  const attributes = expectOk(
+    await sendRequest(`${metadata}/attributes/?recursive=true`, { headers: METADATA }),
+    'read the instance attributes',
+  ).json as Record<string, string | undefined>;
+  const attribute = (key: string): string => {
+    const value = attributes[key];
+    if (!value) throw new Error(`instance attribute ${key} is missing`);
+    return value;
+  };
+  const scope = attribute('github-runner-scope');
+  const labels = attribute('github-runner-labels').split(',');
+  const group = attribute('github-runner-group');
+  const proxyUrl = attribute('token-proxy-url');
+  const deleterUrl = attribute('instance-deleter-url');
+  const identityToken = async (audience: string): Promise<string> =>
+    expectOk(
+      await sendRequest(
+        `${metadata}/service-accounts/default/identity?audience=${encodeURIComponent(audience)}&format=full`,
+        { headers: METADATA },
+      ),
+      `get an identity token for ${audience}`,
+    ).text;
+  const runner = async (path: string, body?: unknown, what = path) =>
+    expectOk(
+      await sendRequest(`${githubUrl}/_sandbox/${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        ...(body !== undefined && { body }),
+      }),
+      what,
+    );
+
+  // register.sh: a JIT config from the proxy, then run.sh --jitconfig.
+  const proxyToken = await identityToken(proxyUrl);
+  const config = expectOk(
+    await sendRequest(`${proxyUrl}/jitconfig`, {
+      method: 'POST',
+      token: proxyToken,
+      body: { scope, labels, runner_group: group },
+    }),
+    'get a JIT config',
+  ).json as { encoded_jit_config: string };
+  const runnerId = (
+    (await runner('runners/jit', config, 'start the runner (run.sh --jitconfig)')).json as {
+      id: number;
+    }
+  ).id;
+
+  // The runner waits for GitHub to hand it a job.
+  const idleUntil = Date.now() + ctx.idleTimeoutMs;
+  let jobId: number | undefined;
+  while (jobId === undefined && Date.now() < idleUntil) {
+    signal.throwIfAborted();
+    const answer = await runner(`runners/${runnerId}/job`, undefined, 'ask for a job');
+    if (answer.status === 200) jobId = (answer.json as { id: number }).id;
+    else await sleep(POLL_MS, undefined, { signal });
+  }
+  if (jobId !== undefined) {
+    outcome.jobId = jobId;
+    await sleep(ctx.jobMs, undefined, { signal });
+    // The job is done (already, if GitHub completed it by itself): GitHub removes the ephemeral runner.
+    await runner(`jobs/${jobId}/complete`, { conclusion: 'success' }, 'finish the job');
+  }
+
+  // deregister.sh (the ephemeral runner is usually gone already), then delete-self.sh.
+  expectOk(
+    await sendRequest(`${proxyUrl}/runner`, { method: 'DELETE', token: proxyToken, body: { scope } }),
+    'deregister the runner',
+  );
+  expectOk(
+    await sendRequest(`${deleterUrl}/`, { method: 'DELETE', token: await identityToken(deleterUrl) }),
+    'delete this VM',
+  );
+  outcome.deleted = true;
+}
