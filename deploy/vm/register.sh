@@ -179,9 +179,13 @@ esac
 # (actions/runner, ConfigurationManager) and the VM would delete itself for nothing.
 config_args=(--unattended --ephemeral --disableupdate --replace --url "$(url_base "$github_url")/$scope_path"
   --name "$instance_name")
-if [[ $labels_json != '[]' ]]; then
-  config_args+=(--labels "$(jq -r 'join(",")' <<<"$labels_json")")
-fi
+# The label that binds the runner to this instance, which the token proxy's GET /runner and DELETE /runner
+# look for (a JIT config gets it from the proxy, from the verified identity token). Here the VM sets it
+# itself: a registration token lets its holder choose any label, which is why untrusted levels are jitOnly.
+instance_id=$(metadata_value instance/id)
+[[ $instance_id =~ ^[0-9]+$ ]] || die "the metadata server gave no numeric instance id ('$instance_id')"
+labels_json=$(jq -c --arg binding "gce-instance-id-$instance_id" '. + [$binding]' <<<"$labels_json")
+config_args+=(--labels "$(jq -r 'join(",")' <<<"$labels_json")")
 [[ -z $group ]] || config_args+=(--runnergroup "$group")
 
 log "configuring runner $instance_name for $scope"

@@ -142,7 +142,8 @@ describe('register.sh', () => {
         '--name',
         INSTANCE_NAME,
         '--labels',
-        'linux-x64,gpu',
+        // The VM binds its runner to itself, as the proxy does for a JIT config.
+        'linux-x64,gpu,gce-instance-id-9223372036854775809',
         '--runnergroup',
         'presubmit',
       ],
@@ -155,7 +156,7 @@ describe('register.sh', () => {
       body: {
         url: 'https://github.com/my-org/my-repo',
         name: INSTANCE_NAME,
-        labels: ['linux-x64', 'gpu'],
+        labels: ['linux-x64', 'gpu', 'gce-instance-id-9223372036854775809'],
         runner_group: 'presubmit',
         ephemeral: true,
         replace: true,
@@ -183,7 +184,11 @@ describe('register.sh', () => {
       '--url',
       'https://ghe.example.com/enterprises/acme',
     ]);
-    expect(args).not.toContain('--labels');
+    // Without configured labels, only the one binding the runner to its instance.
+    expect(args.slice(args.indexOf('--labels'), args.indexOf('--labels') + 2)).toEqual([
+      '--labels',
+      'gce-instance-id-9223372036854775809',
+    ]);
     expect(args).not.toContain('--runnergroup');
   });
 
