@@ -136,10 +136,10 @@ The presubmit VM asks the deleter whether its MIG wants to shrink (false), then 
   ${call('-X DELETE ', `${sandbox.deleterUrl}/`)}
 
 The real VM scripts (deploy/vm/) as the other presubmit VM, ${scripted.name}: at boot (a JIT config,
-then one job on the runner stand-in), on the idle timer (no job running, and its MIG is not shrinking: the
-VM is kept), at shutdown (the ephemeral runner is already gone) and after the job (the VM deletes itself):
+then one job on the runner stand-in), on the idle timer (GitHub lists no busy runner for it, and its
+MIG is not shrinking: the VM is kept), at shutdown (the ephemeral runner is already gone) and after the job (the VM deletes itself):
   ${asVm} RUNNER_DIR=${shellQuote(runnerDir)} ${script('register.sh')}
-  ${asVm} RUNNER_BUSY_CHECK=false ${script('idle-check.sh')}
+  ${asVm} ${script('idle-check.sh')}
   ${asVm} ${script('deregister.sh')}
   ${asVm} ${script('delete-self.sh')}
 The runner stand-in's JSON record goes to ${path.join(runnerDir, 'runner-standin.jsonl')}

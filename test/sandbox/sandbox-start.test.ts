@@ -160,8 +160,10 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
       // The four VM scripts, as the second presubmit VM (the first was deleted just above).
       const scripted = banner.vms.filter((vm) => vm.name.startsWith('gh-runner-presubmit-'))[1]!.name;
       expect(output).toContain(`register.sh: got a JIT config for runner ${scripted}`);
-      expect(output).toContain('register.sh: the runner exited with status 0');
-      expect(output).toContain(`idle: instance deleter: MIG gh-runner-presubmit`);
+      expect(output).toContain('register.sh: run.sh exited with status 0');
+      // GitHub, through the proxy, says the runner is gone; the deleter keeps the VM (its MIG has no autoscaler).
+      expect(output).toContain('idle-check.sh: idle: GitHub lists no runner for this VM');
+      expect(output).toContain(`idle: instance deleter: kept no-recommendation: MIG gh-runner-presubmit`);
       expect(output).toContain(`keeping instance ${scripted}`);
       expect(output).toMatch(/no runner to remove/);
       expect(output).toContain(
