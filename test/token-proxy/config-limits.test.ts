@@ -2,7 +2,12 @@ import { ConfigError } from '#shared';
 import { loadConfig } from '#token-proxy';
 
 // The abuse limits of issue 15, apart from config.test.ts so that each set of variables has its table.
-const base = { AUTH_AUDIENCE: 'https://proxy.example', ALLOWED_SCOPES: 'my-org', GITHUB_TOKEN: 'ghp_x' };
+const base = {
+  AUTH_AUDIENCE: 'https://proxy.example',
+  ALLOWED_SCOPES: 'my-org',
+  GITHUB_TOKEN: 'ghp_x',
+  POLICY: 'open',
+};
 
 function problemsOf(env: Record<string, string>): string {
   try {

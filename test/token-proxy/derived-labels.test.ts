@@ -101,7 +101,11 @@ describe('derived runner labels', () => {
 });
 
 describe('policy derivedLabels', () => {
-  const rule = { name: 'presubmit', scopes: ['my-org'] };
+  const rule = {
+    name: 'presubmit',
+    callers: { serviceAccounts: ['runner-presubmit@runners-prod.iam.gserviceaccount.com'] },
+    scopes: ['my-org'],
+  };
 
   it('compiles the keys a rule asks for, each once', () => {
     const policy = parsePolicy(

@@ -1,3 +1,4 @@
+import { instanceIdLabel } from '#token-proxy';
 import { buildProxy, startProxyFakes, vm } from '#test-support/token-proxy-harness';
 import type { Proxy, ProxyFakes, ProxyOptions } from '#test-support/token-proxy-harness';
 import { startSilentFront } from '#test-support/silent-front';
@@ -213,7 +214,15 @@ describe('a GitHub that never answers', () => {
     'answers 504 in bounded time when $what hangs, and serves the next caller once GitHub answers again',
     async ({ credentials, method, path, call, action, existingRunner }) => {
       if (existingRunner !== undefined) {
-        fakes.github.addRunner({ kind: 'org', org: 'my-org' }, { name: existingRunner, status: 'offline' });
+        // Bound to the calling VM by its instance-id label, as the proxy binds the runners it registers.
+        fakes.github.addRunner(
+          { kind: 'org', org: 'my-org' },
+          {
+            name: existingRunner,
+            status: 'offline',
+            labels: ['self-hosted', instanceIdLabel(vm(existingRunner).instanceId)],
+          },
+        );
       }
       const proxy = buildProxy(fakes, {
         credentials,
