@@ -10,6 +10,8 @@
 
 /** Folders of test/ whose tests need dist/, child processes or long loads. */
 const INTEGRATION = ['adversarial', 'bench', 'deploy', 'e2e', 'sandbox', 'vm-scripts'];
+// The status page in Debian's chromium (a child process), apart from the rest of test/fleet-status.
+INTEGRATION.push('fleet-status/browser');
 
 /** @type {import('jest').Config} */
 const base = {
@@ -26,6 +28,8 @@ const base = {
     '^#token-proxy$': '<rootDir>/services/token-proxy/src/index.ts',
     '^#instance-deleter$': '<rootDir>/services/instance-deleter/src/index.ts',
     '^#autoscaler$': '<rootDir>/services/autoscaler/src/index.ts',
+    '^#fleet-status$': '<rootDir>/services/fleet-status/src/index.ts',
+    '^#fleet-cli$': '<rootDir>/services/fleet-cli/src/index.ts',
     '^#entry-points$': '<rootDir>/services/entry-points.ts',
     '^#sandbox/(.*)$': '<rootDir>/sandbox/$1.ts',
     '^#fakes/(.*)$': '<rootDir>/sandbox/fakes/$1.ts',

@@ -11,16 +11,18 @@
 export const SERVICE_ENTRY_POINTS = {
   'token-proxy': { main: 'dist/services/token-proxy/src/main.js' },
   autoscaler: { main: 'dist/services/autoscaler/src/main.js' },
+  'fleet-status': { main: 'dist/services/fleet-status/src/main.js' },
   'instance-deleter': {
     main: 'dist/services/instance-deleter/src/main.js',
     function: 'dist/services/instance-deleter/src/function.js',
   },
 } as const;
 
-/** The local tools: the sandbox, its fleet demo, the benchmark and the bench's bare comparison server. */
+/** The local tools: the sandbox, its fleet demo, the benchmark, the bench's bare comparison server, `npm run fleet`. */
 export const TOOL_ENTRY_POINTS = {
   sandbox: 'dist/sandbox/main.js',
   demo: 'dist/sandbox/demo.js',
   bench: 'dist/bench/bench.js',
   'bare-server': 'dist/bench/bare-server.js',
+  fleet: 'dist/services/fleet-cli/src/main.js',
 } as const;

@@ -13,11 +13,16 @@ import type {
   ZoneShortage,
 } from './compute/compute-state.js';
 import { createComputeRouter } from './compute/rest-routes.js';
+import { InstanceTemplates } from './compute/instance-templates.js';
+import type { FakeInstanceTemplate } from './compute/instance-templates.js';
+import { createRolloutRouter } from './compute/rollout-routes.js';
 import { createFakeApp, listenOnLoopback } from './fake-server.js';
 import type { FakeControls, RunningFake } from './fake-server.js';
 
 export { FakeComputeError, googleErrorBody } from './compute/compute-error.js';
 export { COMPUTE_API_ROOT } from './compute/compute-state.js';
+export type { FakeInstanceTemplate } from './compute/instance-templates.js';
+export type { FakeMigVersion } from './compute/mig-versions.js';
 export type {
   AddInstanceOptions,
   AddMigOptions,
@@ -89,6 +94,25 @@ export interface FakeComputeApi extends RunningFake {
   completeDeletions(): void;
   /** Starts every VM still waiting out its boot delay now (for `bootDelayMs: Infinity`). */
   completeBoots(): void;
+
+  // --- Instance templates and rollouts (mig-versions.ts) -------------------------------------------
+
+  /**
+   * Adds a global instance template whose `properties.metadata.items` hold `metadata` (over `properties`);
+   * returns its URL, the value MIGs and members name it by.
+   */
+  addInstanceTemplate(options: {
+    project: string;
+    name: string;
+    metadata?: Record<string, string>;
+    properties?: Record<string, unknown>;
+  }): string;
+  getInstanceTemplate(project: string, name: string): FakeInstanceTemplate | undefined;
+  /**
+   * Sets the template new members of `mig` get, as setInstanceTemplate does (versions cleared); members without
+   * a template yet get it too (VMs the test added before).
+   */
+  setInstanceTemplate(mig: FakeMig, templateUrl: string): void;
 }
 
 export interface FakeComputeApiOptions {
@@ -120,7 +144,9 @@ export async function startFakeComputeApi(options: FakeComputeApiOptions = {}): 
     duplicateNameAnswer: options.duplicateNameAnswer ?? 'http-409',
   };
   const state = new ComputeState(settings);
+  const templates = new InstanceTemplates(settings);
   const { app, controls } = createFakeApp();
+  app.use(createRolloutRouter(state, templates, { requireAuth: options.requireAuth ?? true }));
   app.use(createComputeRouter(state, { requireAuth: options.requireAuth ?? true }));
   app.use(fakeComputeErrorHandler);
 
@@ -184,5 +210,16 @@ export async function startFakeComputeApi(options: FakeComputeApiOptions = {}): 
     onInstanceDeleted: (listener) => state.onInstanceDeleted((instance) => listener(instance)),
     completeDeletions: () => state.completeDeletions(),
     completeBoots: () => state.completeBoots(),
+    addInstanceTemplate: ({ project, name, metadata = {}, properties = {} }) =>
+      templates.add(state.projectOrThrow(project), name, {
+        ...properties,
+        metadata: { items: Object.entries(metadata).map(([key, value]) => ({ key, value })) },
+      }).selfLink,
+    getInstanceTemplate: (project, name) => templates.get(state.projectOrThrow(project), name),
+    setInstanceTemplate: (mig, templateUrl) => {
+      mig.versions = undefined;
+      mig.instanceTemplate = templateUrl;
+      for (const member of mig.members.values()) member.instanceTemplate ??= templateUrl;
+    },
   };
 }

@@ -14,6 +14,8 @@ import type {
 } from './github/github-state.js';
 import { createRestRouter } from './github/rest-routes.js';
 import { createSandboxRouter } from './github/sandbox-routes.js';
+import { createRunnerReleasesRouter } from './github/runner-releases.js';
+import type { FakeRunnerRelease } from './github/runner-releases.js';
 import { ActionsJobs } from './github/actions-jobs.js';
 import type { FakeJob, NewJob } from './github/actions-jobs.js';
 import { WebhookDeliveries } from './github/webhook-deliveries.js';
@@ -34,6 +36,7 @@ export type {
   RunnerScope,
 } from './github/github-state.js';
 export type { AppJwtSigning } from './github/app-jwt.js';
+export type { FakeRunnerRelease } from './github/runner-releases.js';
 export type { FakeJob, NewJob } from './github/actions-jobs.js';
 export type { DeliverySettings, FakeHookDelivery, WebhookTarget } from './github/webhook-deliveries.js';
 
@@ -132,6 +135,9 @@ export interface FakeGitHub extends RunningFake {
   completeJob(id: number, conclusion?: string): FakeJob;
   /** When set, jobs complete by themselves this long after they start. */
   autoCompleteJobsAfterMs: number | undefined;
+
+  /** The releases `GET /repos/actions/runner/releases` lists (none at first); replace the list at will. */
+  runnerReleases: FakeRunnerRelease[];
 }
 
 const SECONDARY_RATE_LIMIT =
@@ -157,6 +163,8 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
   const { app, controls } = createFakeApp();
   app.use('/_sandbox', createSandboxRouter(state, actions));
   app.use(createRestRouter(state, { id: appInfo.id, clientId: appInfo.clientId, publicKey }, actions));
+  let runnerReleases: FakeRunnerRelease[] = [];
+  app.use(createRunnerReleasesRouter(() => runnerReleases));
   app.use(() => {
     throw new GitHubError(404, 'Not Found');
   });
@@ -222,6 +230,12 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
     },
     set autoCompleteJobsAfterMs(ms: number | undefined) {
       jobs.autoCompleteAfterMs = ms;
+    },
+    get runnerReleases() {
+      return runnerReleases;
+    },
+    set runnerReleases(list: FakeRunnerRelease[]) {
+      runnerReleases = list;
     },
   };
 }

@@ -12,6 +12,11 @@ export { createErrorMiddleware, notFound, methodNotAllowed } from './error-middl
 export { HttpError } from './http-error.js';
 export { AuthError, AuthUnavailableError, createIdTokenVerifier } from './id-token-verifier.js';
 export type { AuthFailureReason, IdTokenVerifier, IdTokenVerifierOptions } from './id-token-verifier.js';
+export { createIapMiddleware, viewerOf } from './iap-middleware.js';
+export { createIapVerifier, IAP_ASSERTION_HEADER, IAP_ISSUER, IapAssertionError } from './iap-verifier.js';
+export type { IapFailureReason, IapIdentity, IapVerifier, IapVerifierOptions } from './iap-verifier.js';
+export { isIapViewer, parseIapViewers, IapViewersError } from './iap-viewers.js';
+export type { IapViewers } from './iap-viewers.js';
 export { createSigningKeyCache, maxAgeMs, SigningKeysUnavailableError } from './signing-key-cache.js';
 export type { SigningKeyCache, SigningKeyCacheOptions, SigningKeys } from './signing-key-cache.js';
 export { createLogger } from './logger.js';

@@ -8,6 +8,7 @@ import type {
   OperationRecord,
 } from './compute-state.js';
 import { locationField, locationUrl, memberUrl } from './compute-state.js';
+import { renderMemberVersion, renderMigVersionFields, versionTargetReached } from './mig-versions.js';
 
 /** The counters of `InstanceGroupManager.currentActions` (https://cloud.google.com/compute/docs/reference/rest/v1/instanceGroupManagers). */
 const CURRENT_ACTION_COUNTERS = [
@@ -94,8 +95,10 @@ export function renderMig(mig: FakeMig): Record<string, unknown> {
     status: {
       isStable: mig.stableOverride ?? members.every((member) => member.currentAction === 'NONE'),
       ...(mig.autoscaler ? { autoscaler: autoscalerUrl(mig, mig.autoscaler) } : {}),
+      versionTarget: { isReached: versionTargetReached(mig) },
     },
     listManagedInstancesResults: 'PAGELESS',
+    ...renderMigVersionFields(mig),
   };
 }
 
@@ -111,6 +114,7 @@ export function renderManagedInstance(mig: FakeMig, member: FakeManagedInstance)
     currentAction: member.currentAction,
     ...(member.instance && { id: member.instance.id, instanceStatus: member.instance.status }),
     ...(member.lastAttemptErrors && { lastAttempt: { errors: { errors: member.lastAttemptErrors } } }),
+    ...renderMemberVersion(mig, member),
   };
 }
 

@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import { FakeComputeError, badRequest, notFound } from './compute-error.js';
+import { templateForNewMember } from './mig-versions.js';
+import type { FakeMigVersion } from './mig-versions.js';
 
 /** Resource URLs in Compute responses always use this root, whatever endpoint the client called. */
 export const COMPUTE_API_ROOT = 'https://www.googleapis.com/compute/v1';
@@ -46,6 +48,8 @@ export interface FakeManagedInstance {
   currentAction: string;
   /** Why the MIG could not create the VM at its last attempt; it keeps trying. */
   lastAttemptErrors: FakeAttemptError[] | undefined;
+  /** The instance template URL the member runs (`version.instanceTemplate`), when the MIG has one. */
+  instanceTemplate?: string | undefined;
 }
 
 export interface FakeAutoscaler {
@@ -73,6 +77,12 @@ export interface FakeMig {
   readonly autoscaler?: FakeAutoscaler;
   /** Keyed by instance name. */
   readonly members: Map<string, FakeManagedInstance>;
+  /** The template of new members when `versions` is unset (`setInstanceTemplate`); see mig-versions.ts. */
+  instanceTemplate?: string | undefined;
+  /** A rollout's versions (`patch`); unset: every member runs `instanceTemplate`. */
+  versions?: FakeMigVersion[] | undefined;
+  /** As `patch` set it; unset fields take Compute's defaults when rendered. */
+  updatePolicy?: Record<string, unknown> | undefined;
 }
 
 /** Names a MIG: exactly one of `region` or `zone`. `project` may be the id or the number. */
@@ -321,6 +331,7 @@ export class ComputeState {
         lastAttemptErrors: undefined,
       });
       mig.targetSize = Math.max(mig.targetSize, mig.members.size);
+      mig.members.get(instance.name)!.instanceTemplate = templateForNewMember(mig);
     }
     return instance;
   }
@@ -499,6 +510,7 @@ export class ComputeState {
         };
         mig.members.set(name, member);
         mig.targetSize += 1;
+        member.instanceTemplate = templateForNewMember(mig);
         this.scheduleBoot(mig, member);
       }
       return op;
