@@ -2,6 +2,7 @@
 import * as v1 from '@google-cloud/compute/build/src/v1/index.js';
 import type { protos } from '@google-cloud/compute';
 import type { CallOptions } from 'google-gax';
+import { withDeadline } from '#shared';
 import { ComputeError, operationError, toComputeError } from './compute-error.js';
 import type { MigRef } from './mig-ref.js';
 
@@ -83,21 +84,14 @@ export function createComputeMigApi(
   });
 
   async function run<T>(work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ComputeError('unavailable', 0, `no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    const pending = work();
-    pending.catch(() => {}); // a late failure has no one left to answer
     try {
-      return await Promise.race([pending, expired]);
+      return await withDeadline(
+        timeoutMs,
+        () => new ComputeError('unavailable', 0, `no answer within ${timeoutMs} ms`),
+        work,
+      );
     } catch (error) {
       throw toComputeError(error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

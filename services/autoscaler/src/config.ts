@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, commonConfigFrom, commonEnvShape, describeIssues } from '#shared';
 import type { CommonConfig, Env } from '#shared';
-import { parseComputeEndpoint } from './compute-endpoint.js';
-import type { ComputeEndpoint } from './compute-endpoint.js';
+// The same COMPUTE_API_ENDPOINT rules as the instance deleter's, from its one copy.
+import { parseComputeEndpoint } from '#instance-deleter';
+import type { ComputeClientEndpoint } from '#instance-deleter';
 import { parsePoolConfig, PoolConfigError } from './pool-config.js';
 import type { Pool } from './pool-config.js';
 
@@ -23,7 +24,7 @@ export interface AutoscalerConfig extends CommonConfig {
   webhookSecrets: string[];
   pools: Pool[];
   /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
-  computeEndpoint?: ComputeEndpoint;
+  computeEndpoint?: ComputeClientEndpoint;
   /** Lower-cased service account emails that may call `POST /reconcile`. */
   reconcileCallers: string[];
   /** Lower-cased emails that may read `GET /fleet`; none when unset. */

@@ -3,8 +3,6 @@ export { createApp, MAX_WEBHOOK_BYTES } from './app.js';
 export type { AutoscalerRoutes } from './app.js';
 export { createBatcher } from './batcher.js';
 export type { Batcher, BatcherOptions } from './batcher.js';
-export { parseComputeEndpoint } from './compute-endpoint.js';
-export type { ComputeEndpoint } from './compute-endpoint.js';
 export {
   ComputeError,
   computeFailure,
@@ -58,4 +56,3 @@ export type { PoolReconciliation, ReconcileDeps, ReconcileSummary, Reconciler } 
 export { requireCaller } from './require-caller.js';
 export { createWebhookSignatureVerifier } from './verify-webhook-signature.js';
 export type { WebhookSignatureVerifier } from './verify-webhook-signature.js';
-export { withDeadline } from './with-deadline.js';
