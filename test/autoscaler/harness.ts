@@ -281,3 +281,27 @@ export function registerRunner(
     { name, labels: runnerLabels(vmNamed(fakes, name), labels), ephemeral: true, ...options },
   );
 }
+
+/** `POOLS` for the harness's pools, with fields changed per pool name (`minIdle`, timeouts, …). */
+export function poolsWith(changes: Record<string, Record<string, unknown>>): string {
+  return JSON.stringify({
+    pools: POOLS.pools.map((pool) => ({ ...pool, ...changes[pool.name] })),
+  });
+}
+
+/** Deletes a VM from its MIG as the VM itself would (through the deleter): it is gone right after. */
+export async function vmDeletesItself(fakes: AutoscalerFakes, name: string): Promise<void> {
+  const mig = Object.values(fakes.migs).find((m) => m.members.has(name));
+  if (!mig) throw new Error(`no member named ${name}`);
+  const member = mig.members.get(name)!;
+  const response = await fetch(
+    `${fakes.compute.url}/compute/v1/projects/${PROJECT.projectId}/${mig.scope}/${mig.location}/instanceGroupManagers/${mig.name}/deleteInstances`,
+    {
+      method: 'POST',
+      headers: { authorization: 'Bearer ya29.vm-stand-in', 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [`zones/${member.zone}/instances/${name}`] }),
+    },
+  );
+  if (response.status !== 200) throw new Error(`deleteInstances answered ${response.status}`);
+  await new Promise((resolve) => setTimeout(resolve, 5)); // deletionDelayMs 0: gone on the next turn
+}

@@ -426,6 +426,15 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       fleet.recordReaping(decision);
       result.reaped.push(decision);
     }
+    // The rows the fleet view shows say what was just done: a deleted VM is leaving, a deleted runner gone.
+    for (const decision of decisions.filter((d) => d.outcome === 'deleted')) {
+      const row = rows.find(
+        (r) => r.instanceId === decision.instanceId && (r.runner?.id ?? null) === decision.runnerId,
+      );
+      if (!row) continue;
+      if (decision.action === 'delete-runner') rows.splice(rows.indexOf(row), 1);
+      else Object.assign(row, { state: 'deleting', currentAction: 'DELETING', runner: null });
+    }
     return new Set(
       decisions.filter((d) => d.outcome === 'deleted' && d.instance !== null).map((d) => d.instance!),
     );
