@@ -165,6 +165,30 @@ describe('joinFleet', () => {
     ]);
   });
 
+  it('knows a runner left by a VM it created that vanished before any listing showed its id', () => {
+    const rows = joinFleet({
+      pool: POOL,
+      members: [[], []],
+      runners: [
+        runner('gh-gpu-7', ID_A, { status: 'offline' }),
+        // Not a name this process created: another fleet's, even with the pool's prefix.
+        runner('gh-gpu-8', ID_B, { status: 'offline' }),
+      ],
+      keptIds: new Set(),
+      memory,
+      now: 5,
+      isVanishedVm: (name) => name === 'gh-gpu-7',
+    });
+    expect(rows.map((r) => [r.state, r.instance, r.instanceId, r.mig, r.vmGoneSince])).toEqual([
+      ['runner-left', 'gh-gpu-7', ID_A, null, 5],
+    ]);
+    // Remembered from then on, by its id.
+    expect(join([[], []], [runner('gh-gpu-7', ID_A, { status: 'offline' })], 9)[0]).toMatchObject({
+      state: 'runner-left',
+      vmGoneSince: 5,
+    });
+  });
+
   it('shows members being created or deleted, and the keep label (null while unknown)', () => {
     const rows = join(
       [

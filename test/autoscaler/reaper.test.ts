@@ -3,6 +3,7 @@ import type { ReaperDecision } from '#autoscaler';
 import type { FakeInstance, FakeMig } from '#fakes/compute-api';
 import {
   buildAutoscaler,
+  jobId,
   poolsWith,
   PROJECT,
   registerRunner,
@@ -321,6 +322,19 @@ describe('the reaper, in POST /reconcile, against the fakes', () => {
           .map((r) => r.id)
           .sort(),
       ).toEqual([foreign.id, unlabelled.id].sort());
+    });
+
+    it('is deleted when its VM, created by this autoscaler, vanished before any run listed it', async () => {
+      const autoscaler = start();
+      const job = jobId();
+      await autoscaler.deliver(workflowJob({ id: job, labels: GPU }));
+      fakes.compute.completeBoots();
+      const runner = registerRunner(fakes, `gh-gpu-${job}`, GPU);
+      await vmDeletesItself(fakes, `gh-gpu-${job}`);
+      fakes.github.setRunner(runner.id, { status: 'offline' });
+      const due = await reconcileAt(autoscaler, MINUTE);
+      expect(decisions(due)).toEqual([['runner-left', 'deleted', `gh-gpu-${job}`]]);
+      expect(fakes.github.listRunners(ORG)).toEqual([]);
     });
 
     it('is listed, not touched, while it is online', async () => {

@@ -116,6 +116,12 @@ export interface JoinInput {
   now: number;
   /** How a runner's labels name its VM; default {@link instanceIdOfLabels}. */
   instanceIdOf?: InstanceIdOfLabels;
+  /**
+   * True for a VM name this process had the pool's MIGs create and that is no member now (listed or
+   * accepted since): a runner of that name, bound to an id never listed, was left by a VM that vanished
+   * between two listings. Names are unique to this fleet (job ids, random warm suffixes), unlike a prefix.
+   */
+  isVanishedVm?: (name: string) => boolean;
 }
 
 const view = (runner: RunnerInfo): RunnerView => ({
@@ -233,13 +239,28 @@ export function joinFleet(input: JoinInput): FleetRow[] {
   for (const [id, bound] of runnersOf) {
     if (listed.has(id)) continue;
     // Only a VM this pool had: a runner bound to any other VM belongs to another pool or fleet.
-    const memo = memory.vms.peek(id);
+    let memo = memory.vms.peek(id);
+    const vanished = bound.find((runner) => input.isVanishedVm?.(runner.name));
+    if (!memo && vanished) {
+      memo = {
+        instance: vanished.name,
+        mig: '',
+        firstSeenAt: now,
+        noRunnerSince: null,
+        noRunnerRuns: 0,
+        idleSince: null,
+        busyWhenLastOnline: false,
+        offlineRuns: 0,
+        goneSince: now,
+      };
+      memory.vms.set(id, memo);
+    }
     if (!memo) continue;
     memo.goneSince ??= now;
     for (const runner of bound) {
       rows.push({
         state: runner.status === 'online' ? 'runner-without-vm' : 'runner-left',
-        mig: memo.mig,
+        mig: memo.mig === '' ? null : memo.mig,
         migIndex: null,
         instance: memo.instance,
         instanceId: id,

@@ -352,6 +352,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
    */
   async function join(
     pool: Pool,
+    scaler: PoolScaler,
     lists: MigMember[][],
     runners: (pool: Pool) => Promise<RunnerInfo[]>,
     kept: (project: string) => Promise<ReadonlySet<string>>,
@@ -359,12 +360,6 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
   ): Promise<FleetRow[] | undefined> {
     const now = deps.now();
     const memory = memories.get(pool.name)!;
-    const wanted = minIdleAt(pool, now) > 0 || fleet.queuedJobs(pool.name).length > 0;
-    // Nothing to join: no VM, no VM remembered (whose runner may be left), nothing wanted.
-    if (lists.every((list) => list.length === 0) && memory.vms.size === 0 && !wanted) {
-      fleet.setRows(pool.name, [], now);
-      return [];
-    }
     let listed: RunnerInfo[];
     try {
       listed = await runners(pool);
@@ -392,6 +387,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       keptIds,
       memory,
       now,
+      isVanishedVm: (name) => scaler.wasCreated(name) && !scaler.has(name),
       ...(deps.instanceIdOf && { instanceIdOf: deps.instanceIdOf }),
     });
     // What the fleet wasted: VM time with an idle runner since the last join (at most since it idles).
@@ -578,7 +574,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
           return;
         }
         await moveStuck(pool, scaler, lists, result, summary);
-        const rows = await join(pool, lists, runners, kept, summary);
+        const rows = await join(pool, scaler, lists, runners, kept, summary);
         let reaped: ReadonlySet<string> = new Set();
         if (rows) {
           result.rows = {};
