@@ -2,8 +2,8 @@
 // `npm start`: builds when the sources are newer than the build, then starts the local sandbox — or,
 // when GitHub credentials are configured in the environment, the token proxy itself (and the instance
 // deleter when ALLOWED_MIG_PATTERN is set), as they run in production.
-// `npm run demo`, `npm run bench` and `npm run start:<service>` come through here too
-// (`start.js demo|bench|token-proxy|instance-deleter [flags]`), so they also build first when needed.
+// `npm run demo`, `npm run bench`, `npm run soak` and `npm run start:<service>` come through here too
+// (`start.js demo|bench|soak|token-proxy|instance-deleter [flags]`), so they also build first when needed.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,7 +43,7 @@ const { SERVICE_ENTRY_POINTS, TOOL_ENTRY_POINTS } = await import('#entry-points'
 const production = command === 'start' && Boolean(env.GITHUB_TOKEN || env.GITHUB_APP_ID);
 const entries = Object.hasOwn(SERVICE_ENTRY_POINTS, command)
   ? [SERVICE_ENTRY_POINTS[command].main]
-  : command === 'demo' || command === 'bench'
+  : command === 'demo' || command === 'bench' || command === 'soak'
     ? [TOOL_ENTRY_POINTS[command]]
     : command !== 'start'
       ? usage(command)
@@ -55,7 +55,7 @@ const entries = Object.hasOwn(SERVICE_ENTRY_POINTS, command)
         : [TOOL_ENTRY_POINTS.sandbox];
 
 function usage(unknown) {
-  const known = ['start', 'demo', 'bench', ...Object.keys(SERVICE_ENTRY_POINTS)];
+  const known = ['start', 'demo', 'bench', 'soak', ...Object.keys(SERVICE_ENTRY_POINTS)];
   console.error(`unknown command ${JSON.stringify(unknown)}: use one of ${known.join(', ')}`);
   process.exit(64);
 }

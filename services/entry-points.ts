@@ -17,10 +17,11 @@ export const SERVICE_ENTRY_POINTS = {
   },
 } as const;
 
-/** The local tools: the sandbox, its fleet demo, the benchmark and the bench's bare comparison server. */
+/** The local tools: the sandbox, its fleet demo, the reaper's soak, the benchmark and the bench's bare comparison server. */
 export const TOOL_ENTRY_POINTS = {
   sandbox: 'dist/sandbox/main.js',
   demo: 'dist/sandbox/demo.js',
+  soak: 'dist/sandbox/soak.js',
   bench: 'dist/bench/bench.js',
   'bare-server': 'dist/bench/bare-server.js',
 } as const;
