@@ -497,6 +497,26 @@ describe('the reaper, in POST /reconcile, against the fakes', () => {
       expect(fakes.migs.gpuA.targetSize + fakes.migs.gpuB.targetSize).toBe(3);
     });
 
+    it('moves a warm VM stuck in creation to the next MIG under a new warm name', async () => {
+      const autoscaler = start({
+        STUCK_CREATING_SECONDS: '60',
+        POOLS: poolsWith({ 'linux-gpu': { minIdle: 1 } }),
+      });
+      fakes.compute.setZoneCapacity(PROJECT.projectId, 'us-central1-a', { remaining: 0 });
+      const [warm] = (await reconcileAt(autoscaler, 0)).pools['linux-gpu']!.warmRequested;
+      fakes.compute.completeBoots();
+      expect(fakes.migs.gpuA.members.get(warm!.instance)?.lastAttemptErrors).toHaveLength(1);
+      await reconcileAt(autoscaler, MINUTE);
+      const moved = (await reconcileAt(autoscaler, 2 * MINUTE + 1000)) as unknown as {
+        pools: Record<string, { moved: Array<{ instance: string; replacement: string; outcome: string }> }>;
+      };
+      const [move] = moved.pools['linux-gpu']!.moved;
+      expect(move).toMatchObject({ instance: warm!.instance, outcome: 'created' });
+      expect(isWarmInstanceName('gh-gpu', move!.replacement)).toBe(true);
+      expect(fakes.migs.gpuB.members.has(move!.replacement)).toBe(true);
+      expect(fakes.migs.gpuA.members.has(warm!.instance)).toBe(false);
+    });
+
     it('follows its schedule in the pool time zone, and reaps the surplus once the window closes', async () => {
       // A window that opened a minute ago and lasts ten minutes, in UTC.
       const opened = new Date(Date.now() - MINUTE);
