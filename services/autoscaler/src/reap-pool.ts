@@ -26,6 +26,8 @@ export interface ReaperDecision {
   runnerId: number | null;
   runnerName: string | null;
   reason: string;
+  /** What held it back, when `outcome` is `held`. */
+  held?: HeldReaping['held'];
   /** Why it was held, skipped or failed. */
   detail?: string;
 }
@@ -54,15 +56,17 @@ const describe = (error: unknown): string =>
 
 /**
  * Carries out one pool's {@link ReapingPlan}, and returns (and logs, one line each) a decision per row.
- * A runner is always re-read and deleted at GitHub before its VM: GitHub refuses to delete a runner that
- * runs a job (422), so a job handed to the runner after the list keeps both. VM deletions go to each MIG
- * in one `deleteInstances` call.
+ * A runner is read again before anything is deleted for it; a VM whose runner could still take a job (idle,
+ * or not yet online) is deleted only once its runner was deleted at GitHub, which GitHub refuses (422) while
+ * the runner runs a job, so a job handed to the runner after the list keeps both. A lost VM's runner is
+ * offline: the VM goes first and the runner, left behind, on a later run. VM deletions go to each MIG in one
+ * `deleteInstances` call.
  */
 export async function reapPool(deps: ReapPoolDeps, plan: ReapingPlan): Promise<ReaperDecision[]> {
   const { pool, github, logger } = deps;
   const decisions: ReaperDecision[] = [];
   const decide = (
-    planned: { row: FleetRow; kind: ReapKind; reason: string },
+    planned: { row: FleetRow; kind: ReapKind; reason: string; held?: HeldReaping['held'] },
     action: ReapAction,
     outcome: ReaperDecision['outcome'],
     detail?: string,
@@ -80,11 +84,12 @@ export async function reapPool(deps: ReapPoolDeps, plan: ReapingPlan): Promise<R
       runnerId: row.runner?.id ?? null,
       runnerName: row.runner?.name ?? null,
       reason: planned.reason,
+      ...(outcome === 'held' && planned.held !== undefined && { held: planned.held }),
       ...(detail !== undefined && { detail }),
     };
     decisions.push(decision);
-    const level =
-      outcome === 'failed' ? 'warn' : outcome === 'held' && detail === HELD.kept ? 'debug' : 'info';
+    // A kept VM would be logged every run: at debug level.
+    const level = outcome === 'failed' ? 'warn' : decision.held === 'kept' ? 'debug' : 'info';
     logger[level](decision, 'reaper decision');
   };
 

@@ -418,7 +418,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       plan,
     );
     for (const decision of decisions) {
-      if (decision.outcome === 'held' && decision.detail?.startsWith('labelled')) continue;
+      if (decision.held === 'kept') continue; // listed in the rows; not a decision to keep repeating
       fleet.recordReaping(decision);
       result.reaped.push(decision);
     }
