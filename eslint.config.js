@@ -43,7 +43,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(#shared|#token-proxy|#instance-deleter)$|/(shared|services)/',
+              regex: '^(#shared|#token-proxy|#instance-deleter|#autoscaler)$|/(shared|services)/',
               message: 'The fakes share no code with the services (sandbox/fakes/README.md).',
             },
           ],

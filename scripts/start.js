@@ -3,8 +3,8 @@
 // sandbox, whatever the environment holds (a GITHUB_TOKEN exported by the gh CLI, Codespaces or an Actions
 // job included): production starts through `npm run start:token-proxy` and `npm run start:instance-deleter`
 // (or the container, deploy/container/entrypoint.sh).
-// `npm run demo`, `npm run bench`, `npm run fleet` and `npm run start:<service>` come through here too
-// (`start.js [demo|bench|fleet|token-proxy|instance-deleter] [flags]`), so they also build first when needed.
+// `npm run demo`, `npm run bench`, `npm run soak`, `npm run fleet` and `npm run start:<service>` come through here too
+// (`start.js [demo|bench|soak|fleet|token-proxy|instance-deleter] [flags]`), so they also build first when needed.
 //
 // This process stays the parent of what it starts and nothing outlives it: the first SIGINT or SIGTERM is
 // passed on (SIGHUP as SIGTERM), once; when its own parent goes away (npm exits on SIGTERM without passing
@@ -55,12 +55,12 @@ const entry = Object.hasOwn(SERVICE_ENTRY_POINTS, command)
   ? SERVICE_ENTRY_POINTS[command].main
   : command === 'start'
     ? TOOL_ENTRY_POINTS.sandbox
-    : command === 'demo' || command === 'bench' || command === 'fleet'
+    : command === 'demo' || command === 'bench' || command === 'soak' || command === 'fleet'
       ? TOOL_ENTRY_POINTS[command]
       : usage(command);
 
 function usage(unknown) {
-  const known = ['start', 'demo', 'bench', 'fleet', ...Object.keys(SERVICE_ENTRY_POINTS)];
+  const known = ['start', 'demo', 'bench', 'soak', 'fleet', ...Object.keys(SERVICE_ENTRY_POINTS)];
   console.error(`unknown command ${JSON.stringify(unknown)}: use one of ${known.join(', ')}`);
   process.exit(2);
 }

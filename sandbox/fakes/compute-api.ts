@@ -131,7 +131,8 @@ export interface FakeComputeApiOptions {
 }
 
 /**
- * Starts a stateful fake of the Compute Engine v1 REST API on 127.0.0.1: instances.get, (region)
+ * Starts a stateful fake of the Compute Engine v1 REST API on 127.0.0.1: instances.get and aggregatedList
+ * (with a subset of the `filter` syntax: `labels.KEY = "VALUE"` and the like), (region)
  * instanceGroupManagers get/createInstances/deleteInstances/listManagedInstances, autoscalers get, and
  * operations get/wait, with Google-shaped errors. Every call is recorded and faults can be injected through
  * `controls`.

@@ -37,6 +37,12 @@ export interface Fault {
   malformed?: boolean;
   /** How many requests this fault applies to (default: unlimited). */
   times?: number;
+  /**
+   * Runs when a matching request arrives, before anything is answered: how a test changes the fake's world
+   * between two calls of a client (a job handed to a runner between a list and a re-read). Without
+   * `status`, `reset` or `malformed`, the normal answer follows and sees the change.
+   */
+  before?: () => void;
 }
 
 /** The recording and fault injection every fake has. */
@@ -116,6 +122,7 @@ export function createFakeApp(): { app: Express; controls: FakeControls } {
         pathMatches(f.path, req.path),
     );
     if (fault) fault.used += 1;
+    fault?.before?.();
     const delay = controls.latencyMs + (fault?.delayMs ?? 0);
     const proceed = (): void => {
       if (res.destroyed) return;

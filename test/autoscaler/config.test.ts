@@ -54,6 +54,7 @@ describe('autoscaler loadConfig', () => {
       stuckCreatingMs: 600_000,
       batchWindowMs: 1000,
       maxRedeliveriesPerRun: 50,
+      reaper: { mode: 'enforce', maxDeletePercent: 25, defaultTimeZone: 'UTC' },
     });
     expect(config.app.installationId).toBeUndefined();
     expect(config.computeEndpoint).toBeUndefined();
@@ -65,6 +66,11 @@ describe('autoscaler loadConfig', () => {
       runnerGroup: 'linux',
       maxRunners: 50,
       instanceNamePrefix: 'gh-linux-cpu',
+      minIdle: 0,
+      minIdleSchedules: [],
+      timeZone: 'UTC',
+      bootTimeoutMs: 600_000,
+      idleTimeoutMs: 300_000,
       migs: [
         { project: 'my-proj', scope: 'regions', location: 'us-central1', name: 'gh-linux-cpu' },
         { project: 'my-proj', scope: 'zones', location: 'us-east1-b', name: 'gh-linux-cpu-east' },
@@ -87,6 +93,9 @@ describe('autoscaler loadConfig', () => {
       STUCK_CREATING_SECONDS: '120',
       BATCH_WINDOW_MS: '0',
       MAX_REDELIVERIES_PER_RUN: '10',
+      REAPER_MODE: 'dry-run',
+      REAPER_MAX_DELETE_PERCENT: '10',
+      WARM_POOL_TIME_ZONE: 'Europe/Berlin',
     });
     expect(config).toMatchObject({
       port: 9090,
@@ -99,7 +108,10 @@ describe('autoscaler loadConfig', () => {
       stuckCreatingMs: 120_000,
       batchWindowMs: 0,
       maxRedeliveriesPerRun: 10,
+      reaper: { mode: 'dry-run', maxDeletePercent: 10, defaultTimeZone: 'Europe/Berlin' },
     });
+    // Pools without a time zone of their own read their schedules in WARM_POOL_TIME_ZONE.
+    expect(config.pools[0]!.timeZone).toBe('Europe/Berlin');
     expect(config.app.privateKey).toBe(PKCS1);
   });
 
@@ -149,6 +161,9 @@ describe('autoscaler loadConfig', () => {
     [{ COMPUTE_API_ENDPOINT: 'http://x/path' }, 'COMPUTE_API_ENDPOINT: must be host[:port]'],
     [{ POOLS: 'not json' }, 'POOLS: is not valid JSON'],
     [{ FLEET_VIEWERS: 'x' }, 'FLEET_VIEWERS: each entry must be an email address'],
+    [{ REAPER_MODE: 'on' }, 'REAPER_MODE: must be enforce, dry-run or off'],
+    [{ REAPER_MAX_DELETE_PERCENT: '0' }, 'REAPER_MAX_DELETE_PERCENT: must be a whole number from 1 to 100'],
+    [{ WARM_POOL_TIME_ZONE: 'Mars/Base' }, 'WARM_POOL_TIME_ZONE: must be an IANA time zone'],
   ])('refuses %j', (overrides, expected) => {
     const env: Record<string, string> = { ...base };
     for (const [key, value] of Object.entries(overrides)) {

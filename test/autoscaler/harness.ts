@@ -4,12 +4,12 @@ import { Webhooks } from '@octokit/webhooks';
 import { OAuth2Client } from 'google-auth-library';
 import request from 'supertest';
 import type { Response } from 'supertest';
-import { createComputeMigApi, createService, loadConfig } from '#autoscaler';
+import { createComputeMigApi, createService, INSTANCE_ID_LABEL_PREFIX, loadConfig } from '#autoscaler';
 import type { AutoscalerService, ServiceOverrides } from '#autoscaler';
 import { startFakeComputeApi } from '#fakes/compute-api';
-import type { FakeComputeApi, FakeComputeApiOptions, FakeMig } from '#fakes/compute-api';
+import type { FakeComputeApi, FakeComputeApiOptions, FakeInstance, FakeMig } from '#fakes/compute-api';
 import { startFakeGitHub } from '#fakes/github-api';
-import type { FakeGitHub } from '#fakes/github-api';
+import type { FakeGitHub, FakeRunner } from '#fakes/github-api';
 import { startFakeGoogleIssuer } from '#fakes/google-issuer';
 import type { FakeGoogleIssuer } from '#fakes/google-issuer';
 import { captureLogs } from '#test-support/log-capture';
@@ -250,4 +250,58 @@ export function createCalls(compute: FakeComputeApi): { calls: number; instances
       ((c.body as { instances?: Array<{ name: string }> }).instances ?? []).map((i) => i.name),
     ),
   };
+}
+
+/** The runner labels a VM's JIT config gets from the token proxy: the pool's, plus its instance-id label. */
+export function runnerLabels(instance: FakeInstance, labels: readonly string[]): string[] {
+  return [...labels, `${INSTANCE_ID_LABEL_PREFIX}${instance.id}`];
+}
+
+/** The VM named `name` in any of the harness's MIGs (it must exist). */
+export function vmNamed(fakes: AutoscalerFakes, name: string): FakeInstance {
+  for (const mig of Object.values(fakes.migs)) {
+    const instance = mig.members.get(name)?.instance;
+    if (instance) return instance;
+  }
+  throw new Error(`no VM named ${name}`);
+}
+
+/**
+ * Registers the runner a booted VM would (an ephemeral JIT runner in `my-org`, named after the VM, with
+ * the pool's labels and its instance-id label); online unless said otherwise.
+ */
+export function registerRunner(
+  fakes: AutoscalerFakes,
+  name: string,
+  labels: readonly string[],
+  options: { status?: 'online' | 'offline'; busy?: boolean } = {},
+): FakeRunner {
+  return fakes.github.addRunner(
+    { kind: 'org', org: 'my-org' },
+    { name, labels: runnerLabels(vmNamed(fakes, name), labels), ephemeral: true, ...options },
+  );
+}
+
+/** `POOLS` for the harness's pools, with fields changed per pool name (`minIdle`, timeouts, …). */
+export function poolsWith(changes: Record<string, Record<string, unknown>>): string {
+  return JSON.stringify({
+    pools: POOLS.pools.map((pool) => ({ ...pool, ...changes[pool.name] })),
+  });
+}
+
+/** Deletes a VM from its MIG as the VM itself would (through the deleter): it is gone right after. */
+export async function vmDeletesItself(fakes: AutoscalerFakes, name: string): Promise<void> {
+  const mig = Object.values(fakes.migs).find((m) => m.members.has(name));
+  if (!mig) throw new Error(`no member named ${name}`);
+  const member = mig.members.get(name)!;
+  const response = await fetch(
+    `${fakes.compute.url}/compute/v1/projects/${PROJECT.projectId}/${mig.scope}/${mig.location}/instanceGroupManagers/${mig.name}/deleteInstances`,
+    {
+      method: 'POST',
+      headers: { authorization: 'Bearer ya29.vm-stand-in', 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [`zones/${member.zone}/instances/${name}`] }),
+    },
+  );
+  if (response.status !== 200) throw new Error(`deleteInstances answered ${response.status}`);
+  await new Promise((resolve) => setTimeout(resolve, 5)); // deletionDelayMs 0: gone on the next turn
 }

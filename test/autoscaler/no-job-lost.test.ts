@@ -2,7 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FakeInstance } from '#fakes/compute-api';
 import { serveApp } from '#test-support/serve-app';
 import type { ServedApp } from '#test-support/serve-app';
-import { buildAutoscaler, createCalls, startAutoscalerFakes, WEBHOOK_SECRET } from './harness.js';
+import {
+  buildAutoscaler,
+  createCalls,
+  runnerLabels,
+  startAutoscalerFakes,
+  WEBHOOK_SECRET,
+} from './harness.js';
 import type { AutoscalerFakes } from './harness.js';
 
 const GPU_LABELS = ['self-hosted', 'linux', 'x64', 'gpu'];
@@ -68,7 +74,11 @@ describe('no job is lost', () => {
       // New VMs register, newest first: the oldest queued job goes to a VM requested for a later one.
       for (const instance of booted.splice(0).reverse()) {
         registered.add(instance.name);
-        fakes.github.addRunner(org, { name: instance.name, labels: GPU_LABELS, ephemeral: true });
+        fakes.github.addRunner(org, {
+          name: instance.name,
+          labels: runnerLabels(instance, GPU_LABELS),
+          ephemeral: true,
+        });
       }
       peak = Math.max(peak, fakes.migs.gpuA.targetSize + fakes.migs.gpuB.targetSize);
       await sleep(40);

@@ -80,8 +80,76 @@ describe('parsePoolConfig', () => {
       'pools[1] ("LINUX-CPU").name: pools[0] ("linux-cpu") already uses it',
     ],
     ['not JSON', 'nope', 'is not valid JSON'],
+    [
+      'minIdle above maxRunners',
+      { pools: [pool({ minIdle: 11 })] },
+      '.minIdle: must not exceed maxRunners (10)',
+    ],
+    [
+      'a schedule above maxRunners',
+      { pools: [pool({ minIdleSchedules: [{ cron: '0 8 * * 1-5', durationMinutes: 600, minIdle: 20 }] })] },
+      '.minIdleSchedules[0].minIdle: must not exceed maxRunners (10)',
+    ],
+    [
+      'a bad cron',
+      { pools: [pool({ minIdleSchedules: [{ cron: '0 25 * * *', durationMinutes: 60, minIdle: 1 }] })] },
+      '.minIdleSchedules[0].cron: is not a valid cron',
+    ],
+    [
+      'a cron with seconds',
+      { pools: [pool({ minIdleSchedules: [{ cron: '0 0 8 * * 1-5', durationMinutes: 60, minIdle: 1 }] })] },
+      '.minIdleSchedules[0].cron: must be a five-field cron',
+    ],
+    [
+      'a schedule without a duration',
+      { pools: [pool({ minIdleSchedules: [{ cron: '0 8 * * *', minIdle: 1 }] })] },
+      '.minIdleSchedules[0].durationMinutes:',
+    ],
+    [
+      'an unknown time zone',
+      { pools: [pool({ timeZone: 'Mars/Base' })] },
+      '.timeZone: "Mars/Base" is not an IANA',
+    ],
+    ['a boot timeout under a minute', { pools: [pool({ bootTimeoutSeconds: 30 })] }, '.bootTimeoutSeconds:'],
   ])('refuses %s', (_, document, expected) => {
     expect(problemsOf(document).join('\n')).toContain(expected);
+  });
+
+  it('reads the warm pool and reaper settings, with their defaults', () => {
+    const [plain, warm] = parsePoolConfig(
+      JSON.stringify({
+        pools: [
+          pool(),
+          pool({
+            name: 'warm',
+            instanceNamePrefix: 'gh-warm',
+            migs: ['projects/p/zones/z-a/instanceGroupManagers/warm'],
+            minIdle: 1,
+            minIdleSchedules: [{ cron: '0 8 * * 1-5', durationMinutes: 600, minIdle: 5 }],
+            timeZone: 'America/New_York',
+            bootTimeoutSeconds: 300,
+            idleTimeoutSeconds: 120,
+          }),
+        ],
+      }),
+      { defaultTimeZone: 'Europe/Berlin' },
+    );
+    expect(plain).toMatchObject({
+      minIdle: 0,
+      minIdleSchedules: [],
+      timeZone: 'Europe/Berlin',
+      bootTimeoutMs: 600_000,
+      idleTimeoutMs: 300_000,
+    });
+    expect(warm).toMatchObject({
+      minIdle: 1,
+      minIdleSchedules: [
+        { cron: '0 8 * * 1-5', durationMinutes: 600, minIdle: 5, timeZone: 'America/New_York' },
+      ],
+      timeZone: 'America/New_York',
+      bootTimeoutMs: 300_000,
+      idleTimeoutMs: 120_000,
+    });
   });
 
   it('reports the problems of every pool together', () => {

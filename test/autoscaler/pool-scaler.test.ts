@@ -39,8 +39,9 @@ function memoryCompute(
   const api: ComputeMigApi = {
     getTargetSize: async (ref) => of(ref).mig.targetSize,
     listMembers: async (ref) =>
-      [...of(ref).mig.names].map((name) => ({
+      [...of(ref).mig.names].map((name, i) => ({
         name,
+        id: String(1_000_000_000_000_000_000n + BigInt(i)),
         zone: 'z-a',
         currentAction: 'NONE',
         instanceStatus: 'RUNNING',
@@ -62,6 +63,7 @@ function memoryCompute(
       for (const { name } of members) mig.names.delete(name);
       mig.targetSize -= members.length;
     },
+    listKeptInstances: async () => [],
   };
   return { api, migs, calls, total: () => [...migs.values()].reduce((sum, m) => sum + m.targetSize, 0) };
 }

@@ -5,6 +5,7 @@ import {
   buildAutoscaler,
   createCalls,
   jobId,
+  registerRunner,
   SCHEDULER,
   startAutoscalerFakes,
   STATUS_READER,
@@ -246,10 +247,7 @@ describe('POST /reconcile', () => {
     const j = fakes.github.queueJob({ repository: 'my-org/app', labels: CPU_LABELS });
     await fakes.github.deliveriesSettled();
     fakes.compute.completeBoots();
-    fakes.github.addRunner(
-      { kind: 'org', org: 'my-org' },
-      { name: `gh-cpu-${j.id}`, labels: CPU_LABELS, ephemeral: true },
-    );
+    registerRunner(fakes, `gh-cpu-${j.id}`, CPU_LABELS);
     expect(fakes.github.getJob(x.id)?.status).toBe('in_progress');
     expect(fakes.github.getJob(j.id)?.status).toBe('queued');
     await fakes.github.deliveriesSettled();

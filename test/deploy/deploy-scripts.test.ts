@@ -54,7 +54,7 @@ const DELETER_PERMISSIONS = [
 
 /**
  * Exactly the autoscaler role's permissions: reading MIGs, createInstances and deleteInstances (both
- * compute.instanceGroupManagers.update) and the operations' wait. A change here must be a deliberate change
+ * compute.instanceGroupManagers.update), the operations' wait and the keep-label list. A change here must be a deliberate change
  * of autoscaler-role-permissions.txt.
  */
 const AUTOSCALER_PERMISSIONS = [
@@ -62,6 +62,8 @@ const AUTOSCALER_PERMISSIONS = [
   'compute.instanceGroupManagers.update',
   'compute.zoneOperations.get',
   'compute.regionOperations.get',
+  // The reaper's read of the github-runner-keep label.
+  'compute.instances.list',
 ];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-scripts-test-'));

@@ -457,6 +457,28 @@ describe('fake GitHub API', () => {
       await expect(remove()).rejects.toMatchObject({ status: 404 });
     });
 
+    it('lets a test hand a job to a runner between a list and a re-read (a fault with `before`)', async () => {
+      const runner = github.addRunner(ORG, { name: 'vm-1', labels: ['self-hosted', 'gpu'], ephemeral: true });
+      const octokit = new GitHubOctokit({ auth: await installationToken() });
+      let job: { id: number } | undefined;
+      github.controls.addFault({
+        method: 'GET',
+        path: `/orgs/acme/actions/runners/${runner.id}`,
+        times: 1,
+        before: () => {
+          job = github.queueJob({ repository: 'acme/app', labels: ['gpu'] });
+        },
+      });
+      const listed = await octokit.request('GET /orgs/{org}/actions/runners', { org: 'acme' });
+      expect(listed.data.runners).toEqual([expect.objectContaining({ id: runner.id, busy: false })]);
+      const reread = await octokit.request('GET /orgs/{org}/actions/runners/{runner_id}', {
+        org: 'acme',
+        runner_id: runner.id,
+      });
+      expect(reread.data.busy).toBe(true);
+      expect(github.getJob(job!.id)).toMatchObject({ status: 'in_progress', runner_id: runner.id });
+    });
+
     it('does not show one scope’s runner under another', async () => {
       const runner = github.addRunner(REPO, { name: 'r' });
       const pat = new GitHubOctokit({ auth: 'ghp_admin' });

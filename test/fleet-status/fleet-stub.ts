@@ -1,5 +1,5 @@
 import express from 'express';
-import type { FleetView as AutoscalerFleetView, PoolView as AutoscalerPoolView } from '#autoscaler';
+import type { FleetView as AutoscalerFleetView, PoolView as AutoscalerPoolView, RowView } from '#autoscaler';
 import {
   callerOf,
   createAuthMiddleware,
@@ -22,7 +22,7 @@ export const STUB_AUDIENCE = 'https://autoscaler-stub.example.run.app';
  * `FleetRow`): what the page renders when present.
  */
 export interface JoinRow {
-  state: string;
+  state: RowView['state'];
   mig: string | null;
   migIndex: number | null;
   instance: string | null;
@@ -40,11 +40,21 @@ export interface JoinRow {
   busyWhenLastOnline: boolean;
   offlineRuns: number;
   vmGoneSince: number | null;
+  /** As the autoscaler's join (describe-fleet.ts RowView) reports them. */
+  status: string | null;
+  ageSeconds: number;
+  idleSeconds: number | null;
+  noRunnerSeconds: number | null;
 }
 
 /** The fleet view of today's autoscaler, plus the join and the reaper's decisions being added to it. */
 export type FleetViewWithJoin = Omit<AutoscalerFleetView, 'pools'> & {
-  pools: Array<AutoscalerPoolView & { rows: JoinRow[]; reaperDecisions: Array<Record<string, unknown>> }>;
+  pools: Array<
+    Omit<AutoscalerPoolView, 'rows' | 'reaperDecisions' | 'minIdle' | 'reaper' | 'joinedAt'> & {
+      rows: JoinRow[];
+      reaperDecisions: Array<Record<string, unknown>>;
+    }
+  >;
 };
 
 const CPU_LABELS = ['self-hosted', 'linux', 'x64', 'cpu'];
@@ -86,7 +96,7 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
     migIndex: number,
     zone: string,
     instance: string,
-    state: string,
+    state: JoinRow['state'],
     runner: JoinRow['runner'],
     age: number,
   ): JoinRow => ({
@@ -108,6 +118,10 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
     busyWhenLastOnline: runner?.busy ?? false,
     offlineRuns: 0,
     vmGoneSince: null,
+    status: state === 'creating' ? null : 'RUNNING',
+    ageSeconds: age * 60,
+    idleSeconds: runner && !runner.busy ? 120 : null,
+    noRunnerSeconds: runner ? null : age * 60,
   });
   const runner = (id: number, zone: string, name: string, busy: boolean, labels: string[]) => ({
     id,

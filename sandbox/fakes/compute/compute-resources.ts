@@ -27,7 +27,7 @@ const CURRENT_ACTION_COUNTERS = [
   'resuming',
 ];
 
-function metadataFingerprint(metadata: Record<string, string>): string {
+function fingerprintOf(metadata: Record<string, string>): string {
   return crypto
     .createHash('sha256')
     .update(JSON.stringify(metadata))
@@ -62,9 +62,11 @@ export function renderInstance(instance: FakeInstance): Record<string, unknown> 
     selfLink: instance.selfLink,
     metadata: {
       kind: 'compute#metadata',
-      fingerprint: metadataFingerprint(instance.metadata),
+      fingerprint: fingerprintOf(instance.metadata),
       items: Object.entries(instance.metadata).map(([key, value]) => ({ key, value })),
     },
+    ...(Object.keys(instance.labels).length > 0 && { labels: { ...instance.labels } }),
+    labelFingerprint: fingerprintOf(instance.labels),
   };
 }
 

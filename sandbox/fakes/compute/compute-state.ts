@@ -26,6 +26,8 @@ export interface FakeInstance {
   readonly creationTimestamp: string;
   status: string;
   metadata: Record<string, string>;
+  /** Resource labels (`github-runner-keep: 'true'`, …); instances.get and the lists show them. */
+  labels: Record<string, string>;
   readonly mig?: FakeMig;
 }
 
@@ -110,6 +112,7 @@ export interface AddInstanceOptions {
   mig?: FakeMig;
   /** Merged over the generated `created-by` item, so a test can override it. */
   metadata?: Record<string, string>;
+  labels?: Record<string, string>;
   /** Default `RUNNING`. */
   status?: string;
 }
@@ -256,6 +259,13 @@ export class ComputeState {
     return projectId === undefined ? undefined : this.instances.get(`${projectId}/${zone}/${name}`);
   }
 
+  /** Every VM of a project, by zone and then name (the order Compute's lists use). */
+  listInstances(project: FakeProject): FakeInstance[] {
+    return [...this.instances.values()]
+      .filter((instance) => instance.project === project)
+      .sort((a, b) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name));
+  }
+
   // --- set-up ------------------------------------------------------------------------------------
 
   addProject(project: { projectId: string; projectNumber: string | number }): FakeProject {
@@ -321,6 +331,7 @@ export class ComputeState {
       ...(options.id !== undefined && { id: options.id }),
       status: options.status ?? 'RUNNING',
       metadata: { ...(mig ? this.createdBy(project, mig) : {}), ...options.metadata },
+      labels: { ...options.labels },
     });
     if (mig) {
       mig.members.set(instance.name, {
@@ -340,7 +351,13 @@ export class ComputeState {
     project: FakeProject,
     zone: string,
     name: string,
-    fields: { mig?: FakeMig; id?: string; status: string; metadata: Record<string, string> },
+    fields: {
+      mig?: FakeMig;
+      id?: string;
+      status: string;
+      metadata: Record<string, string>;
+      labels?: Record<string, string>;
+    },
   ): FakeInstance {
     const instance: FakeInstance = {
       project,
@@ -351,6 +368,7 @@ export class ComputeState {
       creationTimestamp: new Date().toISOString(),
       status: fields.status,
       metadata: fields.metadata,
+      labels: fields.labels ?? {},
       ...(fields.mig && { mig: fields.mig }),
     };
     this.instances.set(`${project.projectId}/${zone}/${name}`, instance);

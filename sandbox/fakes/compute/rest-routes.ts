@@ -9,7 +9,8 @@ import {
   renderOperation,
 } from './compute-resources.js';
 import type { ComputeState, FakeManagedInstance, FakeMig, OperationFailure } from './compute-state.js';
-import { migCovers } from './compute-state.js';
+import { COMPUTE_API_ROOT, migCovers } from './compute-state.js';
+import { matchesFilter, parseInstanceFilter } from './instance-filter.js';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -30,7 +31,7 @@ const requestIdOf = (req: Request): string | undefined =>
   typeof req.query.requestId === 'string' ? req.query.requestId : undefined;
 
 /**
- * The Compute Engine v1 REST routes the fake serves: instances.get, (region)instanceGroupManagers get,
+ * The Compute Engine v1 REST routes the fake serves: instances.get and aggregatedList, (region)instanceGroupManagers get,
  * listManagedInstances, createInstances and deleteInstances, autoscalers get, operations get and wait.
  * Paths from https://cloud.google.com/compute/docs/reference/rest/v1.
  */
@@ -65,6 +66,47 @@ export function createComputeRouter(state: ComputeState, options: { requireAuth:
     const found = state.getInstance(project, zone, instance);
     if (!found) throw notFound(`projects/${project}/zones/${zone}/instances/${instance}`);
     res.json(renderInstance(found));
+  });
+
+  // https://cloud.google.com/compute/docs/reference/rest/v1/instances/aggregatedList: scopes keyed
+  // `zones/<zone>`, paged by `maxResults` (at most 500) and `pageToken`, filtered by `filter`.
+  router.get('/compute/v1/projects/:project/aggregated/instances', (req, res) => {
+    const project = state.projectOrThrow(req.params.project);
+    const query = (key: string) => (typeof req.query[key] === 'string' ? req.query[key] : undefined);
+    const comparisons = parseInstanceFilter(query('filter') ?? '');
+    const maxResults = Number(query('maxResults') ?? 500);
+    if (!Number.isInteger(maxResults) || maxResults < 0 || maxResults > 500) {
+      throw badRequest(`Invalid value for field 'maxResults': '${String(query('maxResults'))}'.`);
+    }
+    const matching = state.listInstances(project).filter((i) => matchesFilter(i, comparisons));
+    const offset = Number(/^page-(\d+)$/.exec(query('pageToken') ?? '')?.[1] ?? 0);
+    const pageSize = maxResults === 0 ? 500 : maxResults;
+    const page = matching.slice(offset, offset + pageSize);
+    const items: Record<string, unknown> = {};
+    for (const instance of page) {
+      const scope = `zones/${instance.zone}`;
+      const scoped = (items[scope] ??= { instances: [] }) as { instances: unknown[] };
+      scoped.instances.push(renderInstance(instance));
+    }
+    for (const zone of new Set(
+      state.allMigs().flatMap((mig) => (mig.project === project ? mig.zones : [])),
+    )) {
+      const scope = `zones/${zone}`;
+      items[scope] ??= {
+        warning: {
+          code: 'NO_RESULTS_ON_PAGE',
+          message: `There are no results for scope '${scope}' on this page.`,
+          data: [{ key: 'scope', value: scope }],
+        },
+      };
+    }
+    res.json({
+      kind: 'compute#instanceAggregatedList',
+      id: `projects/${project.projectId}/aggregated/instances`,
+      items,
+      selfLink: `${COMPUTE_API_ROOT}/projects/${project.projectId}/aggregated/instances`,
+      ...(offset + pageSize < matching.length && { nextPageToken: `page-${offset + pageSize}` }),
+    });
   });
 
   router.get(`${base}/instanceGroupManagers/:mig`, (req, res) => {

@@ -1,12 +1,6 @@
 import express from 'express';
 import type { Express, RequestHandler } from 'express';
-import {
-  createAuthMiddleware,
-  createErrorMiddleware,
-  createRequestLogger,
-  methodNotAllowed,
-  notFound,
-} from '#shared';
+import { createAuthMiddleware, createServiceApp } from '#shared';
 import type { IdTokenVerifier, Logger } from '#shared';
 import { requireCaller } from './require-caller.js';
 
@@ -33,32 +27,24 @@ export interface AutoscalerRoutes {
  * Google identity token), `GET /fleet` (status readers, Google identity token), `GET /healthz`.
  */
 export function createApp(routes: AutoscalerRoutes): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.use(
-    createRequestLogger(routes.logger, routes.projectId === undefined ? {} : { projectId: routes.projectId }),
-  );
   const authenticate = createAuthMiddleware(routes.verifier);
-
-  app.get('/healthz', (_req, res) => {
-    res.type('text/plain').send('ok');
+  return createServiceApp({
+    logger: routes.logger,
+    projectId: routes.projectId,
+    routes: {
+      '/healthz': {
+        get: [
+          (_req, res) => {
+            res.type('text/plain').send('ok');
+          },
+        ],
+      },
+      // The raw bytes, whatever the Content-Type: the signature is over exactly what GitHub sent.
+      '/webhook': { post: [express.raw({ type: () => true, limit: MAX_WEBHOOK_BYTES }), routes.webhook] },
+      '/reconcile': {
+        post: [authenticate, requireCaller(routes.reconcileCallers, 'POST /reconcile'), routes.reconcile],
+      },
+      '/fleet': { get: [authenticate, requireCaller(routes.fleetViewers, 'GET /fleet'), routes.fleet] },
+    },
   });
-  // The raw bytes, whatever the Content-Type: the signature is over exactly what GitHub sent.
-  app.post('/webhook', express.raw({ type: () => true, limit: MAX_WEBHOOK_BYTES }), routes.webhook);
-  app.post(
-    '/reconcile',
-    authenticate,
-    requireCaller(routes.reconcileCallers, 'POST /reconcile'),
-    routes.reconcile,
-  );
-  app.get('/fleet', authenticate, requireCaller(routes.fleetViewers, 'GET /fleet'), routes.fleet);
-
-  app.all('/webhook', methodNotAllowed(['POST']));
-  app.all('/reconcile', methodNotAllowed(['POST']));
-  app.all('/fleet', methodNotAllowed(['GET']));
-  app.all('/healthz', methodNotAllowed(['GET']));
-  app.use(notFound());
-  app.use(createErrorMiddleware(routes.logger));
-  return app;
 }

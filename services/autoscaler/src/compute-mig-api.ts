@@ -2,6 +2,7 @@
 import * as v1 from '@google-cloud/compute/build/src/v1/index.js';
 import type { protos } from '@google-cloud/compute';
 import type { CallOptions } from 'google-gax';
+import { withDeadline } from '#shared';
 import { ComputeError, operationError, toComputeError } from './compute-error.js';
 import type { MigRef } from './mig-ref.js';
 
@@ -19,6 +20,8 @@ export interface AttemptError {
 /** A MIG member as listManagedInstances reports it. */
 export interface MigMember {
   name: string;
+  /** The VM's instance id (a uint64 as a decimal string); '' until the VM exists. */
+  id: string;
   /** Known as soon as the member is, before its VM exists (instance URLs are zonal even in regional MIGs). */
   zone: string;
   /** `NONE`, `CREATING`, `DELETING`, … */
@@ -41,7 +44,23 @@ export interface ComputeMigApi {
   createInstances(mig: MigRef, names: readonly string[]): Promise<void>;
   /** Deletes members (also ones still CREATING) and resolves once Compute accepted the request. */
   deleteInstances(mig: MigRef, members: ReadonlyArray<{ zone: string; name: string }>): Promise<void>;
+  /**
+   * The VMs of a project labelled {@link KEEP_LABEL} (`github-runner-keep=true`), in every zone: one
+   * filtered `instances.aggregatedList` (pages of 500), whatever the number of MIGs and zones.
+   * https://cloud.google.com/compute/docs/reference/rest/v1/instances/aggregatedList
+   */
+  listKeptInstances(project: string): Promise<KeptInstance[]>;
 }
+
+/** A VM someone marked to be left alone (debugging a runner, say). */
+export interface KeptInstance {
+  id: string;
+  name: string;
+  zone: string;
+}
+
+/** The VM label that tells the reaper to leave a VM alone: never deleted, nor its runner. */
+export const KEEP_LABEL = { key: 'github-runner-keep', value: 'true' } as const;
 
 export interface ComputeMigApiOptions {
   /** Each method's deadline, in ms (default 4 s); past it the call fails as `unavailable`. */
@@ -61,6 +80,7 @@ export function createComputeMigApi(
   clientOptions: ComputeClientOptions = {},
   options: ComputeMigApiOptions = {},
 ): ComputeMigApi {
+  const instances = new v1.InstancesClient(clientOptions);
   const zoneMigs = new v1.InstanceGroupManagersClient(clientOptions);
   const regionMigs = new v1.RegionInstanceGroupManagersClient(clientOptions);
   const zoneOperations = new v1.ZoneOperationsClient(clientOptions);
@@ -83,21 +103,14 @@ export function createComputeMigApi(
   });
 
   async function run<T>(work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ComputeError('unavailable', 0, `no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    const pending = work();
-    pending.catch(() => {}); // a late failure has no one left to answer
     try {
-      return await Promise.race([pending, expired]);
+      return await withDeadline(
+        timeoutMs,
+        () => new ComputeError('unavailable', 0, `no answer within ${timeoutMs} ms`),
+        work,
+      );
     } catch (error) {
       throw toComputeError(error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -143,6 +156,7 @@ export function createComputeMigApi(
           return [
             {
               name: match[2]!,
+              id: member.id ? String(member.id) : '',
               zone: match[1]!,
               currentAction: member.currentAction ?? 'NONE',
               instanceStatus: member.instanceStatus ?? '',
@@ -169,6 +183,25 @@ export function createComputeMigApi(
                 call,
               );
         await accepted(mig, started.latestResponse as Operation);
+      }),
+
+    listKeptInstances: (project) =>
+      run(async () => {
+        const kept: KeptInstance[] = [];
+        const pages = instances.aggregatedListAsync(
+          { project, filter: `labels.${KEEP_LABEL.key} = "${KEEP_LABEL.value}"`, maxResults: 500 },
+          // The async iterator pages by itself; gax warns unless its own autoPaginate is off.
+          { ...call, autoPaginate: false },
+        );
+        for await (const [scope, list] of pages) {
+          const zone = /^zones\/(.+)$/.exec(scope)?.[1];
+          for (const instance of list.instances ?? []) {
+            if (zone && instance.id && instance.name) {
+              kept.push({ id: String(instance.id), name: instance.name, zone });
+            }
+          }
+        }
+        return kept;
       }),
 
     deleteInstances: (mig, members) =>

@@ -3,10 +3,12 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, commonConfigFrom, commonEnvShape, describeIssues } from '#shared';
 import type { CommonConfig, Env } from '#shared';
-import { parseComputeEndpoint } from './compute-endpoint.js';
-import type { ComputeEndpoint } from './compute-endpoint.js';
+// The same COMPUTE_API_ENDPOINT rules as the instance deleter's, from its one copy.
+import { parseComputeEndpoint } from '#instance-deleter';
+import type { ComputeClientEndpoint } from '#instance-deleter';
 import { parsePoolConfig, PoolConfigError } from './pool-config.js';
 import type { Pool } from './pool-config.js';
+import { isTimeZone } from './warm-pool.js';
 
 /** The GitHub App whose webhook this is, and whose key lists and redelivers its deliveries. */
 export interface GitHubAppCredentials {
@@ -23,7 +25,7 @@ export interface AutoscalerConfig extends CommonConfig {
   webhookSecrets: string[];
   pools: Pool[];
   /** Another Compute Engine endpoint (tests, the sandbox); Google's when absent. */
-  computeEndpoint?: ComputeEndpoint;
+  computeEndpoint?: ComputeClientEndpoint;
   /** Lower-cased service account emails that may call `POST /reconcile`. */
   reconcileCallers: string[];
   /** Lower-cased emails that may read `GET /fleet`; none when unset. */
@@ -34,6 +36,18 @@ export interface AutoscalerConfig extends CommonConfig {
   batchWindowMs: number;
   /** At most this many failed deliveries are redelivered per reconciliation. */
   maxRedeliveriesPerRun: number;
+  /** The reaper and warm pools: what `POST /reconcile` deletes and keeps ready. */
+  reaper: ReaperSettings;
+}
+
+/** How the reaper acts (see `plan-reaping.ts`). */
+export interface ReaperSettings {
+  /** `enforce` deletes; `dry-run` decides and logs only; `off` neither (warm pools still filled). */
+  mode: 'enforce' | 'dry-run' | 'off';
+  /** At most this share (percent) of a pool's VMs is deleted in one run; at least one VM always may be. */
+  maxDeletePercent: number;
+  /** The time zone of pools that name none (`WARM_POOL_TIME_ZONE`). */
+  defaultTimeZone: string;
 }
 
 const integer = (min: number, max: number) =>
@@ -88,6 +102,14 @@ const envSchema = z.object({
   STUCK_CREATING_SECONDS: integer(60, 86_400).default(600),
   BATCH_WINDOW_MS: integer(0, 5000).default(1000),
   MAX_REDELIVERIES_PER_RUN: integer(0, 1000).default(50),
+  REAPER_MODE: z
+    .enum(['enforce', 'dry-run', 'off'], { error: 'must be enforce, dry-run or off' })
+    .default('enforce'),
+  REAPER_MAX_DELETE_PERCENT: integer(1, 100).default(25),
+  WARM_POOL_TIME_ZONE: z
+    .string()
+    .refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Berlin')
+    .default('UTC'),
 });
 
 export interface LoadConfigOptions {
@@ -144,7 +166,9 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     }
     if (text !== undefined) {
       try {
-        pools = parsePoolConfig(text);
+        // A bad WARM_POOL_TIME_ZONE is reported once, above, not again for every pool.
+        const zone = present.WARM_POOL_TIME_ZONE;
+        pools = parsePoolConfig(text, { defaultTimeZone: zone && isTimeZone(zone) ? zone : 'UTC' });
       } catch (error) {
         if (!(error instanceof PoolConfigError)) throw error;
         problems.push(...error.problems.map((problem) => `${source}: ${problem}`));
@@ -172,6 +196,11 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     stuckCreatingMs: data.STUCK_CREATING_SECONDS * 1000,
     batchWindowMs: data.BATCH_WINDOW_MS,
     maxRedeliveriesPerRun: data.MAX_REDELIVERIES_PER_RUN,
+    reaper: {
+      mode: data.REAPER_MODE,
+      maxDeletePercent: data.REAPER_MAX_DELETE_PERCENT,
+      defaultTimeZone: data.WARM_POOL_TIME_ZONE,
+    },
   };
   if (data.COMPUTE_API_ENDPOINT !== undefined) config.computeEndpoint = data.COMPUTE_API_ENDPOINT;
   return config;

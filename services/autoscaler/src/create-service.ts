@@ -83,6 +83,7 @@ export function createService(config: AutoscalerConfig, overrides: ServiceOverri
     now,
     stuckCreatingMs: config.stuckCreatingMs,
     maxRedeliveriesPerRun: config.maxRedeliveriesPerRun,
+    reaper: config.reaper,
     ...installation,
   });
   const app = createApp({

@@ -1,8 +1,37 @@
 import type { RequestHandler } from 'express';
 import type { DeliveryRecord, FleetState, ScaleDecision } from './fleet-state.js';
+import type { FleetRow, RowState, RunnerView } from './join-fleet.js';
+import type { ReapKind } from './plan-reaping.js';
 import type { Pool } from './pool-config.js';
 import type { MigView, PoolScaler } from './pool-scaler.js';
+import type { ReaperDecision } from './reap-pool.js';
+import { minIdleAt } from './warm-pool.js';
 
+/** One row of a pool's join, as a person reads it: ages in seconds, times as ISO strings. */
+export interface RowView {
+  state: RowState;
+  instance: string | null;
+  instanceId: string | null;
+  zone: string | null;
+  mig: string | null;
+  /** The VM's status (`RUNNING`, …) and the MIG's current action on it. */
+  status: string | null;
+  currentAction: string | null;
+  /** Labelled `github-runner-keep=true`; null when unknown. */
+  keep: boolean | null;
+  runner: RunnerView | null;
+  extraRunners: RunnerView[];
+  /** Seconds since this process first saw the VM. */
+  ageSeconds: number;
+  /** Seconds its runner has been idle; null when not idle. */
+  idleSeconds: number | null;
+  /** Seconds without a connected runner, and on how many runs in a row; null when it has one. */
+  noRunnerSeconds: number | null;
+  noRunnerRuns: number;
+  busyWhenLastOnline: boolean;
+  offlineRuns: number;
+  vmGoneSince: string | null;
+}
 /** One pool in `GET /fleet`. */
 export interface PoolView {
   name: string;
@@ -22,6 +51,19 @@ export interface PoolView {
   queuedJobs: number;
   /** The latest scale-up decisions, newest last (at most 50). */
   recentDecisions: readonly ScaleDecision[];
+  /** Idle runners the pool keeps now (its warm pool). */
+  minIdle: number;
+  /** The latest join of its VMs and runners (`POST /reconcile`); `joinedAt` null before the first. */
+  joinedAt: string | null;
+  rows: RowView[];
+  reaper: {
+    /** Rows deleted since the start, by why. */
+    reaped: Readonly<Record<ReapKind, number>>;
+    /** VM minutes spent with an idle runner since the start: what the fleet wasted. */
+    idleVmMinutes: number;
+    /** The latest decisions, newest last (at most 50). */
+    recentDecisions: readonly ReaperDecision[];
+  };
 }
 
 /** The body of `GET /fleet`: the autoscaler's in-memory view, for the fleet status page. */
@@ -31,7 +73,33 @@ export interface FleetView {
   deliveries: { failed: readonly DeliveryRecord[]; redelivered: readonly DeliveryRecord[] };
 }
 
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+const iso = (ms: number | null | undefined): string | null =>
+  ms === undefined || ms === null ? null : new Date(ms).toISOString();
+const secondsSince = (now: number, ms: number | null): number | null =>
+  ms === null ? null : Math.max(0, Math.round((now - ms) / 1000));
+
+/** A join row as {@link RowView} shows it. */
+export function describeRow(row: FleetRow, now: number): RowView {
+  return {
+    state: row.state,
+    instance: row.instance,
+    instanceId: row.instanceId,
+    zone: row.zone,
+    mig: row.mig,
+    status: row.instanceStatus,
+    currentAction: row.currentAction,
+    keep: row.keep,
+    runner: row.runner,
+    extraRunners: row.extraRunners,
+    ageSeconds: secondsSince(now, row.firstSeenAt)!,
+    idleSeconds: secondsSince(now, row.idleSince),
+    noRunnerSeconds: secondsSince(now, row.noRunnerSince),
+    noRunnerRuns: row.noRunnerRuns,
+    busyWhenLastOnline: row.busyWhenLastOnline,
+    offlineRuns: row.offlineRuns,
+    vmGoneSince: iso(row.vmGoneSince),
+  };
+}
 
 /** Builds the fleet view from what the service remembers; no outside call. */
 export function describeFleet(
@@ -67,6 +135,14 @@ export function describeFleet(
             outcome: job.outcome!,
           })),
         recentDecisions: fleet.decisions(pool.name),
+        minIdle: minIdleAt(pool, now),
+        joinedAt: iso(fleet.rows(pool.name)?.at),
+        rows: (fleet.rows(pool.name)?.rows ?? []).map((row) => describeRow(row, now)),
+        reaper: {
+          reaped: fleet.reapedTotals(pool.name),
+          idleVmMinutes: Math.round(fleet.idleTime(pool.name) / 600) / 100,
+          recentDecisions: fleet.reaping(pool.name),
+        },
       };
     }),
     deliveries: { failed: fleet.failedDeliveries, redelivered: fleet.redeliveries },

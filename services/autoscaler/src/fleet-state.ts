@@ -1,4 +1,7 @@
 import { LRUCache } from 'lru-cache';
+import type { FleetRow } from './join-fleet.js';
+import type { ReapKind } from './plan-reaping.js';
+import type { ReaperDecision } from './reap-pool.js';
 
 /** A `workflow_job` status as deliveries and the jobs API report it. */
 export type JobStatus = 'queued' | 'waiting' | 'in_progress' | 'completed' | 'requested' | 'pending';
@@ -27,7 +30,8 @@ export interface TrackedJob {
 export interface ScaleDecision {
   at: string;
   pool: string;
-  jobId: number;
+  /** The job the VM was requested for; null for a warm pool's VM. */
+  jobId: number | null;
   instance: string;
   outcome: string;
   mig?: string;
@@ -58,6 +62,17 @@ export interface FleetState {
   recordRedelivery(record: DeliveryRecord): void;
   readonly failedDeliveries: readonly DeliveryRecord[];
   readonly redeliveries: readonly DeliveryRecord[];
+  /** Keeps a pool's latest join (the fleet view's table), made at `at` (ms). */
+  setRows(pool: string, rows: readonly FleetRow[], at: number): void;
+  rows(pool: string): { rows: readonly FleetRow[]; at: number } | undefined;
+  /** Records a reaper decision (the latest 50 per pool are kept) and counts what was deleted. */
+  recordReaping(decision: ReaperDecision): void;
+  reaping(pool: string): readonly ReaperDecision[];
+  /** Rows deleted since the start, by why. */
+  reapedTotals(pool: string): Readonly<Record<ReapKind, number>>;
+  /** Adds VM time spent with an idle runner (what the fleet wasted), in ms. */
+  addIdleTime(pool: string, ms: number): void;
+  idleTime(pool: string): number;
 }
 
 /** GitHub fails a job that waited 24 hours for a runner; a job older than that no longer needs one. */
@@ -75,6 +90,18 @@ export function createFleetState(options: { maxJobs?: number; maxRecords?: numbe
   const decisions = new Map<string, ScaleDecision[]>();
   const failedDeliveries: DeliveryRecord[] = [];
   const redeliveries: DeliveryRecord[] = [];
+  const joins = new Map<string, { rows: readonly FleetRow[]; at: number }>();
+  const reapings = new Map<string, ReaperDecision[]>();
+  const totals = new Map<string, Record<ReapKind, number>>();
+  const idle = new Map<string, number>();
+  const totalsOf = (pool: string): Record<ReapKind, number> => {
+    let counts = totals.get(pool);
+    if (!counts) {
+      counts = { lost: 0, unregistered: 0, idle: 0, 'runner-left': 0 };
+      totals.set(pool, counts);
+    }
+    return counts;
+  };
   return {
     jobs,
     queuedJobs: (pool) =>
@@ -91,5 +118,17 @@ export function createFleetState(options: { maxJobs?: number; maxRecords?: numbe
     recordRedelivery: (record) => pushBounded(redeliveries, record, maxRecords),
     failedDeliveries,
     redeliveries,
+    setRows: (pool, rows, at) => joins.set(pool, { rows, at }),
+    rows: (pool) => joins.get(pool),
+    recordReaping: (decision) => {
+      const list = reapings.get(decision.pool) ?? [];
+      pushBounded(list, decision, maxRecords);
+      reapings.set(decision.pool, list);
+      if (decision.outcome === 'deleted') totalsOf(decision.pool)[decision.kind] += 1;
+    },
+    reaping: (pool) => reapings.get(pool) ?? [],
+    reapedTotals: (pool) => totalsOf(pool),
+    addIdleTime: (pool, ms) => idle.set(pool, (idle.get(pool) ?? 0) + ms),
+    idleTime: (pool) => idle.get(pool) ?? 0,
   };
 }

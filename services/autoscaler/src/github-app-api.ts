@@ -27,11 +27,15 @@ export interface HookDelivery {
   repositoryId: number | null;
 }
 
-/** A runner as the runner list reports it. */
+/** A runner as the runner list (or `GET …/runners/{id}`) reports it. */
 export interface RunnerInfo {
+  id: number;
   name: string;
+  /** `online` or `offline`. */
   status: string;
   busy: boolean;
+  /** Label names. */
+  labels: string[];
 }
 
 /** What the autoscaler asks GitHub, as the App (deliveries) or as one of its installations (jobs, runners). */
@@ -46,6 +50,13 @@ export interface GitHubAppApi {
   getJobStatus(installationId: number, repository: string, jobId: number): Promise<string>;
   /** The runners registered in an org or repository. */
   listRunners(scope: RunnerScope): Promise<RunnerInfo[]>;
+  /** One runner, read again; a {@link GitHubError} `not-found` when it is gone. */
+  getRunner(scope: RunnerScope, runnerId: number): Promise<RunnerInfo>;
+  /**
+   * Removes a runner. GitHub refuses (422, a `refused` {@link GitHubError}) while the runner runs a job, so
+   * a runner deleted here will never start one. https://docs.github.com/rest/actions/self-hosted-runners
+   */
+  deleteRunner(scope: RunnerScope, runnerId: number): Promise<void>;
 }
 
 export interface GitHubAppApiOptions {
@@ -66,6 +77,18 @@ export interface GitHubAppApiOptions {
 }
 
 const AppOctokit = Octokit.plugin(retry, throttling);
+
+const runnerSchema = z.object({
+  id: z.number(),
+  name: z.string(),
+  status: z.string(),
+  busy: z.boolean(),
+  labels: z.array(z.object({ name: z.string() })),
+});
+const toRunnerInfo = (runner: z.output<typeof runnerSchema>): RunnerInfo => ({
+  ...runner,
+  labels: runner.labels.map((label) => label.name),
+});
 
 const deliverySchema = z.object({
   id: z.number(),
@@ -89,8 +112,8 @@ function nextCursor(link: string | undefined): string | undefined {
 
 /**
  * The {@link GitHubAppApi} on Octokit: App JWT for `/app/hook/…`, installation tokens down-scoped to one
- * read permission for jobs (`actions`) and runners (`organization_self_hosted_runners` or
- * `administration`). @octokit/auth-app caches those tokens and shares concurrent requests for one. Every
+ * permission for jobs (`actions: read`) and runners (`organization_self_hosted_runners` or
+ * `administration`: read to list and read, write to delete). @octokit/auth-app caches those tokens and shares concurrent requests for one. Every
  * request has a deadline; a rate limit is not waited out but reported (the reconciler tries next minute).
  */
 export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
@@ -145,7 +168,7 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
 
   async function asInstallation(
     installationId: number,
-    permissions: Record<string, 'read'>,
+    permissions: Record<string, 'read' | 'write'>,
     route: string,
     parameters: Record<string, unknown>,
   ) {
@@ -177,6 +200,27 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
     installations.set(key, { id, expires: now() + 10 * 60_000 });
     id.catch(() => installations.delete(key));
     return id;
+  }
+
+  /**
+   * The installation, the one permission (read or write) and the route of a scope's runners: org runners
+   * need `organization_self_hosted_runners`, repository runners `administration`.
+   */
+  async function runnerRoute(scope: RunnerScope, level: 'read' | 'write') {
+    const installationId = await installationOf(scope);
+    return scope.kind === 'org'
+      ? {
+          installationId,
+          permissions: { organization_self_hosted_runners: level },
+          route: 'GET /orgs/{org}/actions/runners',
+          where: { org: scope.org },
+        }
+      : {
+          installationId,
+          permissions: { administration: level },
+          route: 'GET /repos/{owner}/{repo}/actions/runners',
+          where: { owner: scope.owner, repo: scope.repo },
+        };
   }
 
   return {
@@ -228,18 +272,8 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
     },
 
     async listRunners(scope) {
-      const installationId = await installationOf(scope);
-      const permissions: Record<string, 'read'> =
-        scope.kind === 'org' ? { organization_self_hosted_runners: 'read' } : { administration: 'read' };
-      const route =
-        scope.kind === 'org'
-          ? 'GET /orgs/{org}/actions/runners'
-          : 'GET /repos/{owner}/{repo}/actions/runners';
-      const where = scope.kind === 'org' ? { org: scope.org } : { owner: scope.owner, repo: scope.repo };
-      const schema = z.object({
-        total_count: z.number(),
-        runners: z.array(z.object({ name: z.string(), status: z.string(), busy: z.boolean() })),
-      });
+      const { installationId, permissions, route, where } = await runnerRoute(scope, 'read');
+      const schema = z.object({ total_count: z.number(), runners: z.array(runnerSchema) });
       const runners: RunnerInfo[] = [];
       for (let page = 1; page <= 50; page += 1) {
         const response = await asInstallation(installationId, permissions, route, {
@@ -249,10 +283,29 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
         });
         const parsed = schema.safeParse(response.data);
         if (!parsed.success) throw new GitHubError('unavailable', 200, 'unexpected answer listing runners');
-        runners.push(...parsed.data.runners);
+        runners.push(...parsed.data.runners.map(toRunnerInfo));
         if (parsed.data.runners.length < 100 || runners.length >= parsed.data.total_count) break;
       }
       return runners;
+    },
+
+    async getRunner(scope, runnerId) {
+      const { installationId, permissions, route, where } = await runnerRoute(scope, 'read');
+      const response = await asInstallation(installationId, permissions, `${route}/{runner_id}`, {
+        ...where,
+        runner_id: runnerId,
+      });
+      const parsed = runnerSchema.safeParse(response.data);
+      if (!parsed.success) throw new GitHubError('unavailable', 200, 'unexpected answer reading a runner');
+      return toRunnerInfo(parsed.data);
+    },
+
+    async deleteRunner(scope, runnerId) {
+      const { installationId, permissions, route, where } = await runnerRoute(scope, 'write');
+      await asInstallation(installationId, permissions, `DELETE ${route.slice('GET '.length)}/{runner_id}`, {
+        ...where,
+        runner_id: runnerId,
+      });
     },
   };
 }

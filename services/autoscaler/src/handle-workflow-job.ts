@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HttpError } from '#shared';
+import { HttpError, withDeadline } from '#shared';
 import type { Logger } from '#shared';
 import type { FleetState, JobStatus, TrackedJob } from './fleet-state.js';
 import { GitHubError } from './github-error.js';
@@ -8,7 +8,6 @@ import { instanceNameFor } from './instance-name.js';
 import { matchPool } from './match-pool.js';
 import type { Pool } from './pool-config.js';
 import type { PoolScaler } from './pool-scaler.js';
-import { withDeadline } from './with-deadline.js';
 
 /** What the autoscaler needs to act on a `workflow_job` delivery. */
 export interface WorkflowJobDeps {
@@ -148,10 +147,16 @@ export async function handleWorkflowJob(deps: WorkflowJobDeps, payload: unknown)
 
   const instance = instanceNameFor(pool.instanceNamePrefix, job.id, tracked.attempt);
   const scaler = deps.scalers.get(pool.name)!;
+  // Past the deadline the request carries on: a VM Compute accepts late is found by the job's redelivery.
   const outcome = await withDeadline(
-    scaler.request(instance),
     deps.deadlineMs,
-    `Compute Engine did not accept VM ${instance} in time; GitHub will be asked to deliver job ${job.id} again`,
+    () =>
+      new HttpError(
+        503,
+        `Compute Engine did not accept VM ${instance} in time; GitHub will be asked to deliver job ${job.id} again`,
+        { 'Retry-After': '60' },
+      ),
+    () => scaler.request(instance),
   );
   tracked.outcome = outcome.result;
   switch (outcome.result) {
@@ -219,9 +224,12 @@ async function currentStatus(
 ): Promise<string> {
   try {
     const status = await withDeadline(
-      deps.github.getJobStatus(installationId, job.repository, job.id),
       Math.min(deps.deadlineMs, 5000),
-      `GitHub did not say in time whether job ${job.id} is still queued`,
+      () =>
+        new HttpError(503, `GitHub did not say in time whether job ${job.id} is still queued`, {
+          'Retry-After': '60',
+        }),
+      () => deps.github.getJobStatus(installationId, job.repository, job.id),
     );
     job.checkedAt = deps.now();
     if (status in ACTION_STATUS) job.status = ACTION_STATUS[status]!;

@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 /**
  * Compute Engine instance names: 1-63 characters, a lower-case letter first, then letters, digits and
  * hyphens, not ending in a hyphen. https://cloud.google.com/compute/docs/naming-resources#resource-name-format
@@ -30,4 +32,23 @@ export function parseInstanceName(
   // `-1` is never written: the first attempt has no suffix, so `x-5-1` is not ours.
   if (match[2] !== undefined && attempt < 2) return undefined;
   return { jobId, attempt };
+}
+
+/** The suffix of a warm pool's VM: `-w` and 10 random letters or digits (not a job id, so never parsed as one). */
+const WARM_SUFFIX = /^-w[a-z0-9]{10}$/;
+
+/**
+ * A name for a VM the warm pool asks for, bound to no job: `<prefix>-w<10 random [a-z0-9]>` (at most 51
+ * characters with the longest prefix).
+ */
+export function warmInstanceName(prefix: string): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let suffix = '';
+  for (const byte of crypto.randomBytes(10)) suffix += alphabet[byte % alphabet.length];
+  return `${prefix}-w${suffix}`;
+}
+
+/** True for a name {@link warmInstanceName} gives with `prefix`. */
+export function isWarmInstanceName(prefix: string, name: string): boolean {
+  return name.startsWith(prefix) && WARM_SUFFIX.test(name.slice(prefix.length));
 }

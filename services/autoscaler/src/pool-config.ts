@@ -4,6 +4,8 @@ import type { ValuePattern } from '#shared';
 import { INSTANCE_NAME, MAX_INSTANCE_NAME_PREFIX_LENGTH } from './instance-name.js';
 import { formatMigRef, parseMigRef } from './mig-ref.js';
 import type { MigRef } from './mig-ref.js';
+import { compileSchedule, isTimeZone } from './warm-pool.js';
+import type { WarmSchedule } from './warm-pool.js';
 
 /** Where a pool's runners are registered, which is where their runners are listed. */
 export type RunnerScope = { kind: 'org'; org: string } | { kind: 'repo'; owner: string; repo: string };
@@ -28,6 +30,22 @@ export interface Pool {
   /** The most VMs (existing and requested, over all of the pool's MIGs) the pool may have. */
   maxRunners: number;
   instanceNamePrefix: string;
+  /** Idle, registered runners kept ready (VMs still booting count), outside any schedule. */
+  minIdle: number;
+  /** Times when more are kept; the largest `minIdle` of those active wins. */
+  minIdleSchedules: WarmSchedule[];
+  /** The IANA time zone the schedules are read in. */
+  timeZone: string;
+  /** A VM without a connected runner this long (and on two runs in a row) is deleted. */
+  bootTimeoutMs: number;
+  /** An idle runner this long (beyond `minIdle`, nothing queued) is removed, then its VM. */
+  idleTimeoutMs: number;
+}
+
+/** Options of {@link parsePoolConfig}. */
+export interface PoolConfigOptions {
+  /** The time zone of pools that name none (`WARM_POOL_TIME_ZONE`); default `UTC`. */
+  defaultTimeZone?: string;
 }
 
 /** Thrown with every problem of a `POOLS` document; messages never quote secrets (there are none here). */
@@ -85,6 +103,24 @@ const poolSchema = z.strictObject({
       MAX_INSTANCE_NAME_PREFIX_LENGTH,
       `must be at most ${MAX_INSTANCE_NAME_PREFIX_LENGTH} characters, to leave room for the job id`,
     ),
+  minIdle: z.number().int().min(0).max(10_000).default(0),
+  minIdleSchedules: z
+    .array(
+      z.strictObject({
+        cron: z.string(),
+        durationMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 60),
+        minIdle: z.number().int().min(0).max(10_000),
+      }),
+    )
+    .max(50, 'must list at most 50 schedules')
+    .default([]),
+  timeZone: z.string().optional(),
+  bootTimeoutSeconds: z.number().int().min(60).max(86_400).default(600),
+  idleTimeoutSeconds: z.number().int().min(30).max(86_400).default(300),
 });
 
 const documentSchema = z.strictObject({
@@ -100,7 +136,7 @@ function where(path: readonly PropertyKey[]): string {
  * invalid scopes, labels, MIG URLs or names, and MIGs or name prefixes that two pools share (a MIG counted in
  * two pools would break both caps).
  */
-export function parsePoolConfig(text: string): Pool[] {
+export function parsePoolConfig(text: string, options: PoolConfigOptions = {}): Pool[] {
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -174,6 +210,26 @@ export function parsePoolConfig(text: string): Pool[] {
     });
     const runnerScope = parseRunnerScope(p.runnerScope);
     if (!runnerScope) problems.push(`${label}.runnerScope: must be an org or owner/repo`);
+    const timeZone = p.timeZone ?? options.defaultTimeZone ?? 'UTC';
+    if (!isTimeZone(timeZone)) {
+      problems.push(`${label}.timeZone: ${JSON.stringify(timeZone)} is not an IANA time zone`);
+    }
+    if (p.minIdle > p.maxRunners)
+      problems.push(`${label}.minIdle: must not exceed maxRunners (${p.maxRunners})`);
+    const minIdleSchedules = p.minIdleSchedules.flatMap((schedule, i) => {
+      if (schedule.minIdle > p.maxRunners) {
+        problems.push(
+          `${label}.minIdleSchedules[${i}].minIdle: must not exceed maxRunners (${p.maxRunners})`,
+        );
+      }
+      if (!isTimeZone(timeZone)) return [];
+      try {
+        return [compileSchedule(schedule, timeZone)];
+      } catch (error) {
+        problems.push(`${label}.minIdleSchedules[${i}].cron: ${(error as Error).message}`);
+        return [];
+      }
+    });
     for (const [kind, key, map] of [
       ['name', p.name.toLowerCase(), seen.names],
       ['instanceNamePrefix', p.instanceNamePrefix, seen.prefixes],
@@ -193,6 +249,11 @@ export function parsePoolConfig(text: string): Pool[] {
       runnerGroup: p.runnerGroup,
       maxRunners: p.maxRunners,
       instanceNamePrefix: p.instanceNamePrefix,
+      minIdle: p.minIdle,
+      minIdleSchedules,
+      timeZone,
+      bootTimeoutMs: p.bootTimeoutSeconds * 1000,
+      idleTimeoutMs: p.idleTimeoutSeconds * 1000,
     });
   });
   if (problems.length > 0) throw new PoolConfigError(problems);

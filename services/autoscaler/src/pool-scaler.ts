@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '#shared';
 import { admitWithinCap } from './admit-within-cap.js';
 import { createBatcher } from './batcher.js';
@@ -48,6 +49,11 @@ export interface PoolScaler {
   setShortage(index: number, reason: string | undefined): void;
   /** True when a MIG of the pool is known to have `name`. */
   has(name: string): boolean;
+  /**
+   * True when this process had a MIG of the pool create a VM of this name, in the last day (at most
+   * 50,000 names): how a runner left by a VM that vanished before any listing showed its id is known.
+   */
+  wasCreated(name: string): boolean;
   /** Every member name known: the last listings plus what was accepted since (nothing being deleted). */
   memberNames(): string[];
   /** Sum of the MIGs' targetSize as last known (undefined if some MIG was never read). */
@@ -128,6 +134,7 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
     listedAt: undefined,
   }));
   const lock = createMutex();
+  const created = new LRUCache<string, true>({ max: 50_000, ttl: 24 * 60 * 60 * 1000 });
   const inUse = (): number | undefined =>
     migs.every((m) => m.targetSize !== undefined)
       ? migs.reduce((sum, m) => sum + (m.targetSize ?? 0), 0)
@@ -150,7 +157,10 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
       try {
         await compute.createInstances(mig.ref, part);
         const at = options.now();
-        for (const name of part) remember(mig.members, name, at);
+        for (const name of part) {
+          remember(mig.members, name, at);
+          created.set(name, true);
+        }
         mig.targetSize = (mig.targetSize ?? 0) + part.length;
         attempt.created.push(...part);
         return;
@@ -285,6 +295,7 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
       migs[index]!.shortage = reason;
     },
     has: (name) => migOf(name) !== undefined,
+    wasCreated: (name) => created.has(name),
     memberNames: () => migs.flatMap((m) => [...m.members.keys()]),
     inUse,
     view: () =>

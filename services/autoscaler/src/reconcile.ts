@@ -2,17 +2,25 @@ import type { RequestHandler } from 'express';
 import type { Logger } from '#shared';
 import { ComputeError } from './compute-error.js';
 import type { ComputeMigApi, MigMember } from './compute-mig-api.js';
+import type { ReaperSettings } from './config.js';
 import type { FleetState, TrackedJob } from './fleet-state.js';
 import { JOB_MEMORY_MS } from './fleet-state.js';
 import { GitHubError } from './github-error.js';
 import type { GitHubAppApi, HookDelivery, RunnerInfo } from './github-app-api.js';
 import { CHECK_JOBS_OLDER_THAN_MS, parseWorkflowJob } from './handle-workflow-job.js';
-import { instanceNameFor, parseInstanceName } from './instance-name.js';
+import { instanceNameFor, isWarmInstanceName, parseInstanceName, warmInstanceName } from './instance-name.js';
+import { createFleetMemory, joinFleet } from './join-fleet.js';
+import type { FleetMemory, FleetRow, RowState } from './join-fleet.js';
 import { matchPool } from './match-pool.js';
 import { formatMigRef } from './mig-ref.js';
+import { planReaping } from './plan-reaping.js';
 import { formatRunnerScope } from './pool-config.js';
 import type { Pool } from './pool-config.js';
 import type { CreateOutcome, PoolScaler } from './pool-scaler.js';
+import { reapPool } from './reap-pool.js';
+import type { ReaperDecision } from './reap-pool.js';
+import type { InstanceIdOfLabels } from './runner-instance-id.js';
+import { minIdleAt } from './warm-pool.js';
 
 export interface ReconcileDeps {
   pools: readonly Pool[];
@@ -32,6 +40,10 @@ export interface ReconcileDeps {
   maxJobChecks?: number;
   /** Delivery payloads fetched to rebuild the queued jobs after a start; default 100. */
   maxRebuildFetches?: number;
+  /** What the reaper may do; default: enforce, 25 % of a pool per run. */
+  reaper?: Pick<ReaperSettings, 'mode' | 'maxDeletePercent'>;
+  /** How runners name their VM (the token proxy's instance-id label); default `instanceIdOfLabels`. */
+  instanceIdOf?: InstanceIdOfLabels;
 }
 
 /** What one pool's reconciliation did. */
@@ -44,6 +56,14 @@ export interface PoolReconciliation {
   requested: Array<{ jobId: number; instance: string; outcome: string }>;
   /** Members stuck in creation, deleted and requested again in the pool's next MIG. */
   moved: Array<{ instance: string; from: string; replacement: string; outcome: string }>;
+  /** Idle runners the pool keeps now (its `minIdle`, or a schedule's). */
+  minIdle: number;
+  /** VMs requested for the warm pool, bound to no job. */
+  warmRequested: Array<{ instance: string; outcome: string }>;
+  /** The join's rows by state; null when the pool could not be joined this run. */
+  rows: Partial<Record<RowState, number>> | null;
+  /** What the reaper decided, one entry per row it looked at (kept VMs left out). */
+  reaped: ReaperDecision[];
 }
 
 /** The answer of `POST /reconcile`. */
@@ -59,6 +79,8 @@ export interface ReconcileSummary {
   };
   /** After a start: queued jobs recovered from the delivery log. */
   rebuilt?: { payloadsRead: number; jobs: number };
+  /** Outside calls the reaper's join made: runner lists (pages) and keep-label lists (one per project). */
+  joinCalls: { runnerLists: number; keepLists: number };
   jobsChecked: number;
   pools: Record<string, PoolReconciliation>;
   /** Steps that failed; the rest of the run went on. */
@@ -91,14 +113,22 @@ const describe = (error: unknown): string =>
  * 2. after a start, reads the payloads of recent queued deliveries to learn the jobs that may still wait;
  * 3. lists every MIG of every pool: a member the MIG has failed to create (`lastAttempt.errors`) for
  *    `stuckCreatingMs` is deleted and requested again, with the next attempt suffix, in the pool's next MIG;
- * 4. checks jobs older than a minute with the jobs API, and for each pool requests VMs for the jobs still
- *    queued beyond its VMs that are booting or idle (a VM is not bound to its job: another job may have
- *    taken it), within `maxRunners`.
+ * 4. joins each pool's members with its runners ({@link joinFleet}, on the instance-id label) and reaps
+ *    what should not be there ({@link planReaping}, {@link reapPool}): VMs whose runner never came
+ *    online, idle runners past their timeout beyond the warm pool, VMs that died mid-job, runners left by
+ *    vanished VMs;
+ * 5. checks jobs older than a minute with the jobs API, and for each pool requests VMs for the jobs still
+ *    queued, plus its warm pool's `minIdle`, beyond its VMs that are booting or idle (a VM is not bound to
+ *    its job: another job may have taken it), within `maxRunners`.
  */
 export function createReconciler(deps: ReconcileDeps): Reconciler {
   const { fleet, logger } = deps;
   /** When each member was first seen CREATING, per MIG; pruned to the latest listing. */
   const creatingSince = new Map<string, Map<string, number>>();
+  const memories = new Map<string, FleetMemory>(deps.pools.map((pool) => [pool.name, createFleetMemory()]));
+  /** When each pool was last joined, for the idle VM time between two joins. */
+  const joinedAt = new Map<string, number>();
+  const reaper = deps.reaper ?? { mode: 'enforce', maxDeletePercent: 25 };
   let rebuilt = false;
   let running: Promise<ReconcileSummary> | undefined;
 
@@ -229,9 +259,10 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
   function record(
     pool: Pool,
     job: TrackedJob | undefined,
-    jobId: number,
+    jobId: number | null,
     instance: string,
     outcome: CreateOutcome,
+    reason?: string,
   ): void {
     if (job) job.outcome = outcome.result;
     fleet.recordDecision({
@@ -242,6 +273,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       outcome: outcome.result,
       source: 'reconcile',
       ...('mig' in outcome && outcome.mig !== undefined && { mig: outcome.mig }),
+      ...(reason !== undefined && { reason }),
       ...(outcome.result === 'failed' && { reason: outcome.reason }),
       ...(outcome.result === 'at-capacity' && { reason: `pool at maxRunners (${pool.maxRunners})` }),
     });
@@ -267,9 +299,13 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       if (pool.migs.length < 2) continue; // nowhere to move them: the MIG keeps trying
       const stuck = failing
         .filter((m) => now - (next.get(m.name) ?? now) >= deps.stuckCreatingMs)
-        .flatMap((m) => {
+        .flatMap((m): Array<{ member: MigMember; jobId: number | null; attempt: number }> => {
           const parsed = parseInstanceName(pool.instanceNamePrefix, m.name);
-          return parsed && parsed.attempt < MAX_ATTEMPT ? [{ member: m, ...parsed }] : [];
+          if (parsed && parsed.attempt < MAX_ATTEMPT) return [{ member: m, ...parsed }];
+          // A warm VM is bound to no job: its replacement is another warm VM.
+          return isWarmInstanceName(pool.instanceNamePrefix, m.name)
+            ? [{ member: m, jobId: null, attempt: 0 }]
+            : [];
         });
       if (stuck.length === 0) continue;
       try {
@@ -284,8 +320,11 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       await Promise.all(
         stuck.map(async ({ member, jobId, attempt }) => {
           next.delete(member.name);
-          const replacement = instanceNameFor(pool.instanceNamePrefix, jobId, attempt + 1);
-          const job = fleet.jobs.get(jobId);
+          const replacement =
+            jobId === null
+              ? warmInstanceName(pool.instanceNamePrefix)
+              : instanceNameFor(pool.instanceNamePrefix, jobId, attempt + 1);
+          const job = jobId === null ? undefined : fleet.jobs.get(jobId);
           if (job && job.attempt <= attempt) job.attempt = attempt + 1;
           const outcome = await scaler.request(replacement, index + 1);
           record(pool, job, jobId, replacement, outcome);
@@ -306,27 +345,124 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
     }
   }
 
-  /** Requests VMs for the pool's queued jobs beyond its booting or idle VMs. */
-  async function fillShortfall(
+  /**
+   * Joins the pool's members with its scope's runners (shared by the pools of a scope) and the VMs
+   * labelled to be kept (one list per project); keeps the rows for the fleet view. `undefined` when the
+   * runners could not be listed: then nothing is reaped and no shortfall counted.
+   */
+  async function join(
     pool: Pool,
     scaler: PoolScaler,
     lists: MigMember[][],
     runners: (pool: Pool) => Promise<RunnerInfo[]>,
-    result: PoolReconciliation,
+    kept: (project: string) => Promise<ReadonlySet<string>>,
     summary: ReconcileSummary,
-  ) {
-    const queued = fleet.queuedJobs(pool.name);
-    result.queued = queued.length;
-    if (queued.length === 0) return;
-    let busy: Set<string>;
+  ): Promise<FleetRow[] | undefined> {
+    const now = deps.now();
+    const memory = memories.get(pool.name)!;
+    let listed: RunnerInfo[];
     try {
-      busy = new Set((await runners(pool)).filter((r) => r.busy).map((r) => r.name.toLowerCase()));
+      listed = await runners(pool);
     } catch (error) {
       summary.problems.push(
         `listing the runners of ${formatRunnerScope(pool.runnerScope)}: ${describe(error)}`,
       );
-      return;
+      return undefined;
     }
+    let keptIds: Set<string> | undefined;
+    if (lists.some((list) => list.some((m) => m.id !== ''))) {
+      try {
+        const sets = await Promise.all([...new Set(pool.migs.map((m) => m.project))].map(kept));
+        keptIds = new Set(sets.flatMap((set) => [...set]));
+      } catch (error) {
+        summary.problems.push(
+          `listing the VMs labelled to be kept for pool ${pool.name}: ${describe(error)}`,
+        );
+      }
+    }
+    const rows = joinFleet({
+      pool,
+      members: lists,
+      runners: listed,
+      keptIds,
+      memory,
+      now,
+      isVanishedVm: (name) => scaler.wasCreated(name) && !scaler.has(name),
+      ...(deps.instanceIdOf && { instanceIdOf: deps.instanceIdOf }),
+    });
+    // What the fleet wasted: VM time with an idle runner since the last join (at most since it idles).
+    const last = joinedAt.get(pool.name);
+    if (last !== undefined) {
+      const idleMs = rows
+        .filter((row) => row.state === 'idle')
+        .reduce((sum, row) => sum + Math.min(now - last, now - row.idleSince!), 0);
+      fleet.addIdleTime(pool.name, idleMs);
+    }
+    joinedAt.set(pool.name, now);
+    fleet.setRows(pool.name, rows, now);
+    return rows;
+  }
+
+  /** Plans and carries out the pool's reaping; returns the names of VMs whose runner or VM it deleted. */
+  async function reap(pool: Pool, scaler: PoolScaler, rows: FleetRow[], result: PoolReconciliation) {
+    const plan = planReaping({
+      pool,
+      rows,
+      now: deps.now(),
+      queued: fleet.queuedJobs(pool.name).length,
+      minIdle: result.minIdle,
+      maxDeletePercent: reaper.maxDeletePercent,
+    });
+    const decisions = await reapPool(
+      { pool, scaler, github: deps.github, logger, now: deps.now, mode: reaper.mode },
+      plan,
+    );
+    for (const decision of decisions) {
+      if (decision.held === 'kept') continue; // listed in the rows; not a decision to keep repeating
+      fleet.recordReaping(decision);
+      result.reaped.push(decision);
+    }
+    // The rows the fleet view shows say what was just done: a deleted VM is leaving, a deleted runner gone.
+    for (const decision of decisions.filter((d) => d.outcome === 'deleted')) {
+      const row = rows.find(
+        (r) => r.instanceId === decision.instanceId && (r.runner?.id ?? null) === decision.runnerId,
+      );
+      if (!row) continue;
+      if (decision.action === 'delete-runner') rows.splice(rows.indexOf(row), 1);
+      else Object.assign(row, { state: 'deleting', currentAction: 'DELETING', runner: null });
+    }
+    return new Set(
+      decisions.filter((d) => d.outcome === 'deleted' && d.instance !== null).map((d) => d.instance!),
+    );
+  }
+
+  /**
+   * Requests VMs for the pool's queued jobs, and for its warm pool, beyond its VMs that are booting or
+   * idle: queued jobs take those first; what is left over counts toward `minIdle`.
+   */
+  async function fillShortfall(
+    pool: Pool,
+    scaler: PoolScaler,
+    lists: MigMember[][],
+    rows: FleetRow[] | undefined,
+    reaped: ReadonlySet<string>,
+    result: PoolReconciliation,
+  ) {
+    const queued = fleet.queuedJobs(pool.name);
+    result.queued = queued.length;
+    if ((queued.length === 0 && result.minIdle === 0) || rows === undefined) return;
+    // Rows whose VM will take no job: running one, dead, never registered, being deleted, or kept and
+    // not idle (someone is working on it).
+    const taken = new Set(
+      rows
+        .filter(
+          (row) =>
+            row.instance !== null &&
+            (['busy', 'lost', 'unregistered', 'deleting'].includes(row.state) ||
+              (row.keep === true && row.state !== 'idle')),
+        )
+        .map((row) => row.instance!),
+    );
     // The listing, plus VMs accepted since it was taken (a webhook batch may have landed meanwhile).
     const leaving = new Set(
       lists
@@ -336,10 +472,10 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
     );
     const available = scaler
       .memberNames()
-      .filter((name) => !leaving.has(name) && !busy.has(name.toLowerCase()));
+      .filter((name) => !leaving.has(name) && !taken.has(name) && !reaped.has(name));
     result.available = available.length;
-    const shortfall = queued.length - available.length;
-    if (shortfall <= 0) return;
+    const jobShortfall = Math.max(0, queued.length - available.length);
+    const warmShortfall = Math.max(0, result.minIdle - Math.max(0, available.length - queued.length));
     const nameOf = (job: TrackedJob) => instanceNameFor(pool.instanceNamePrefix, job.id, job.attempt);
     // Jobs that never got a VM first; then jobs whose VM another job took, with their next attempt.
     const chosen = [
@@ -347,16 +483,22 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       ...queued.filter((j) => scaler.has(nameOf(j))),
     ]
       .filter((job) => job.attempt < MAX_ATTEMPT || !scaler.has(nameOf(job)))
-      .slice(0, shortfall);
-    await Promise.all(
-      chosen.map(async (job) => {
+      .slice(0, jobShortfall);
+    await Promise.all([
+      ...chosen.map(async (job) => {
         if (scaler.has(nameOf(job))) job.attempt += 1;
         const instance = nameOf(job);
         const outcome = await scaler.request(instance);
         record(pool, job, job.id, instance, outcome);
         result.requested.push({ jobId: job.id, instance, outcome: outcome.result });
       }),
-    );
+      ...Array.from({ length: warmShortfall }, async () => {
+        const instance = warmInstanceName(pool.instanceNamePrefix);
+        const outcome = await scaler.request(instance);
+        record(pool, undefined, null, instance, outcome, `warm pool: minIdle ${result.minIdle}`);
+        result.warmRequested.push({ instance, outcome: outcome.result });
+      }),
+    ]);
   }
 
   async function reconcile(): Promise<ReconcileSummary> {
@@ -365,6 +507,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       startedAt: new Date(started).toISOString(),
       durationMs: 0,
       deliveries: { listed: 0, failed: 0, redelivered: [] },
+      joinCalls: { runnerLists: 0, keepLists: 0 },
       jobsChecked: 0,
       pools: {},
       problems: [],
@@ -384,14 +527,34 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       let list = runnerLists.get(key);
       if (!list) {
         list = deps.github.listRunners(pool.runnerScope);
+        summary.joinCalls.runnerLists += 1;
         runnerLists.set(key, list);
+      }
+      return list;
+    };
+    const keptLists = new Map<string, Promise<ReadonlySet<string>>>();
+    const kept = (project: string): Promise<ReadonlySet<string>> => {
+      let list = keptLists.get(project);
+      if (!list) {
+        list = deps.compute.listKeptInstances(project).then((vms) => new Set(vms.map((vm) => vm.id)));
+        summary.joinCalls.keepLists += 1;
+        keptLists.set(project, list);
       }
       return list;
     };
     await Promise.all(
       deps.pools.map(async (pool) => {
         const scaler = deps.scalers.get(pool.name)!;
-        const result: PoolReconciliation = { queued: 0, available: null, requested: [], moved: [] };
+        const result: PoolReconciliation = {
+          queued: 0,
+          available: null,
+          requested: [],
+          moved: [],
+          minIdle: minIdleAt(pool, deps.now()),
+          warmRequested: [],
+          rows: null,
+          reaped: [],
+        };
         summary.pools[pool.name] = result;
         let lists: MigMember[][];
         try {
@@ -411,7 +574,14 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
           return;
         }
         await moveStuck(pool, scaler, lists, result, summary);
-        await fillShortfall(pool, scaler, lists, runners, result, summary);
+        const rows = await join(pool, scaler, lists, runners, kept, summary);
+        let reaped: ReadonlySet<string> = new Set();
+        if (rows) {
+          result.rows = {};
+          for (const row of rows) result.rows[row.state] = (result.rows[row.state] ?? 0) + 1;
+          if (reaper.mode !== 'off') reaped = await reap(pool, scaler, rows, result);
+        }
+        await fillShortfall(pool, scaler, lists, rows, reaped, result);
       }),
     );
     summary.durationMs = deps.now() - started;
@@ -429,6 +599,9 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
               available: p.available,
               requested: p.requested.length,
               moved: p.moved.length,
+              minIdle: p.minIdle,
+              warmRequested: p.warmRequested.length,
+              reaped: p.reaped.filter((d) => d.outcome === 'deleted').length,
             },
           ]),
         ),

@@ -274,10 +274,7 @@ function describePool(
         runnerVersion: template === null ? null : (templates.get(template)?.runnerVersion ?? null),
         state: row?.state || null,
         runner: row?.runner ?? null,
-        ageSeconds:
-          typeof row?.firstSeenAt === 'number'
-            ? Math.max(0, Math.round((now - row.firstSeenAt) / 1000))
-            : null,
+        ageSeconds: row ? ageOf(row, now) : null,
         keep: row?.keep ?? null,
       });
     }
@@ -298,13 +295,12 @@ function describePool(
       mig: (row.mig && parseMigRef(row.mig)?.name) || '',
       zone: row.zone ?? null,
       currentAction: row.currentAction ?? null,
-      instanceStatus: row.instanceStatus ?? null,
+      instanceStatus: row.status ?? row.instanceStatus ?? null,
       template: null,
       runnerVersion: null,
       state: row.state || null,
       runner: row.runner ?? null,
-      ageSeconds:
-        typeof row.firstSeenAt === 'number' ? Math.max(0, Math.round((now - row.firstSeenAt) / 1000)) : null,
+      ageSeconds: ageOf(row, now),
       keep: row.keep ?? null,
     });
   }
@@ -336,4 +332,11 @@ function describePool(
     recentDecisions: newestFirst(pool.recentDecisions, 20),
     reaperDecisions: newestFirst(pool.reaperDecisions, 20),
   };
+}
+
+/** A row's age in seconds: the join's `ageSeconds`, or counted from `firstSeenAt` (ms since the epoch). */
+function ageOf(row: FleetRow, now: number): number | null {
+  if (typeof row.ageSeconds === 'number') return Math.max(0, Math.round(row.ageSeconds));
+  if (typeof row.firstSeenAt === 'number') return Math.max(0, Math.round((now - row.firstSeenAt) / 1000));
+  return null;
 }

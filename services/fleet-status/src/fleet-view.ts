@@ -38,9 +38,13 @@ export const fleetRowSchema = z.object({
   instanceId: optionalText,
   zone: optionalText,
   currentAction: optionalText,
+  /** The VM's status as the autoscaler's join reports it (`RUNNING`, …). */
+  status: optionalText,
   instanceStatus: optionalText,
   keep: z.boolean().nullable().optional().catch(null),
   runner: runnerViewSchema.nullable().optional().catch(null),
+  /** Seconds since the autoscaler first saw the VM (its join's `ageSeconds`). */
+  ageSeconds: optionalNumber,
   firstSeenAt: optionalNumber,
   idleSince: optionalNumber,
 });
