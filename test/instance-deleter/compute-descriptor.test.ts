@@ -1,6 +1,6 @@
 /**
  * The built deleter's Compute client with the trimmed API descriptor the build writes
- * (scripts/build-compute-descriptor.mjs). It runs in a plain node child: jest resolves modules itself and
+ * (services/instance-deleter/build/build-compute-descriptor.mjs). It runs in a plain node child: jest resolves modules itself and
  * ignores `require.cache`, so only a real process shows which descriptor the clients use. Every call the
  * deleter makes, zonal and regional, with operation waits, a failed operation and a 404.
  */

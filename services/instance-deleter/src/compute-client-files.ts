@@ -2,7 +2,7 @@
  * The seven `@google-cloud/compute` v1 clients the deleter uses, each with its file in
  * `@google-cloud/compute/build/src/v1/` (`<file>_client.js`). The client named `XClient` serves the API
  * service `google.cloud.compute.v1.X`. A module of its own so the build step that trims Compute's API
- * descriptor (scripts/build-compute-descriptor.mjs) can read it without loading the clients.
+ * descriptor (services/instance-deleter/build/build-compute-descriptor.mjs) can read it without loading the clients.
  */
 export const COMPUTE_CLIENT_FILES = {
   InstancesClient: 'instances',

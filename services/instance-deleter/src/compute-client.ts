@@ -25,7 +25,7 @@ export type ComputeDescriptorKind = 'trimmed' | 'full';
 
 /**
  * Makes the client files' `require("../../protos/protos.json")` return the build's trimmed descriptor
- * (scripts/build-compute-descriptor.mjs), when it exists and was cut from the installed
+ * (services/instance-deleter/build/build-compute-descriptor.mjs), when it exists and was cut from the installed
  * `@google-cloud/compute` for the same services; otherwise changes nothing ('full'). No client option
  * takes a smaller descriptor, and each constructor parses (and hashes) the one its file required.
  */
