@@ -31,6 +31,7 @@ import { renderReport } from './render-report.js';
 import { reportMeta } from './report-meta.js';
 import type { LoadRow } from './render-report.js';
 import { runLoad } from './run-load.js';
+import { upstreamRatioNote, upstreamRow } from './upstream-rows.js';
 import { residentMemoryMiB } from './resident-memory.js';
 import { measureTargets } from './targets.js';
 
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
         undefined,
       )),
     );
+    if (options.upstreamBin !== undefined)
+      rows.push(await upstreamRow(sandbox, options, options.upstreamBin));
     rows.push(
       await stormRow(sandbox, options, audit, bare.byConcurrency, {
         id: 'installation-looked-up',
@@ -181,6 +184,9 @@ async function main(): Promise<void> {
         );
     },
   );
+
+  const ratio = upstreamRatioNote(rows);
+  if (ratio !== undefined) notes.push(ratio);
 
   const processes = processRows(cold, { proxy: proxyRss, deleter: deleterRss });
 

@@ -19,6 +19,8 @@ export interface BenchOptions {
   maxRequestsPerRun?: number;
   /** Registrations in the boot-storm row. */
   stormSize: number;
+  /** The upstream Go token proxy's binary, run beside ours for the "ours / upstream" ratio. */
+  upstreamBin?: string;
 }
 
 /** Thrown for flags the benchmark does not understand; `main` prints it with the usage. */
@@ -27,6 +29,7 @@ export class BenchUsageError extends Error {
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [--duration S] [--github-latency-ms MS] [--quick] [--out FILE]
+                          [--upstream-bin PATH]
 
 Measures both services on loopback, as child processes, against the fakes: load, boot storms, cold
 starts and memory. Prints a Markdown report and writes it to bench/results/latest.md. A full run takes
@@ -37,6 +40,9 @@ about 3 minutes on a quiet 2-core machine.
   --quick                 smoke run in about a minute: every row, at most 200 requests each; the numbers
                           mean nothing, so the report goes to stdout only, unless --out is given
   --out FILE              where the Markdown report goes (default bench/results/latest.md)
+  --upstream-bin PATH     also load the upstream Go token proxy (google-github-actions/
+                          github-runner-token-proxy, built by you) with /register at 64 connections against
+                          the same fake GitHub, and print the ratio ours / upstream
   --help                  show this help`;
 
 function number(flag: string, value: string | undefined, min: number, max: number): number {
@@ -67,6 +73,7 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
       case '--duration':
       case '--github-latency-ms':
       case '--out':
+      case '--upstream-bin':
         given.set(flag, inline ?? argv[(i += 1)]);
         break;
       default:
@@ -77,6 +84,9 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
   const out = given.get('--out');
   if (given.has('--out') && (out === undefined || out.trim() === ''))
     throw new BenchUsageError('--out needs a file name');
+  const upstreamBin = given.get('--upstream-bin');
+  if (given.has('--upstream-bin') && (upstreamBin === undefined || upstreamBin.trim() === ''))
+    throw new BenchUsageError('--upstream-bin needs the path of the upstream proxy binary');
   return {
     quick,
     help: given.has('--help'),
@@ -92,5 +102,6 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
     coldStarts: quick ? 1 : 7,
     stormSize: quick ? 200 : 1000,
     ...(quick ? { maxRequestsPerRun: 200 } : {}),
+    ...(upstreamBin === undefined ? {} : { upstreamBin }),
   };
 }

@@ -53,6 +53,8 @@ describe('parseBenchOptions', () => {
     [['--quick', '--out', 'quick.md'], { quick: true, out: 'quick.md' }],
     [['--help'], { help: true }],
     [['-h'], { help: true }],
+    [['--upstream-bin', '/opt/proxy'], { upstreamBin: '/opt/proxy' }],
+    [['--upstream-bin=/opt/proxy'], { upstreamBin: '/opt/proxy' }],
   ])('parses %j', (argv, expected) => {
     expect(parseBenchOptions(argv)).toMatchObject(expected);
   });
@@ -62,11 +64,17 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--quick'])).not.toHaveProperty('out');
   });
 
+  it('runs no upstream proxy unless --upstream-bin names one', () => {
+    expect(parseBenchOptions([])).not.toHaveProperty('upstreamBin');
+  });
+
   it.each([
     [['--duration', 'x']],
     [['--duration', '0']],
     [['--github-latency-ms', '-1']],
     [['--out']],
+    [['--upstream-bin']],
+    [['--upstream-bin=']],
     [['--quick=1']],
     [['--help=yes']],
     [['extra']],
