@@ -4,8 +4,8 @@ import { startFakeMetadataServer } from '#fakes/metadata-server';
 import type { FakeMetadataServer } from '#fakes/metadata-server';
 import { freePort, spawnNode } from '#sandbox/node-process';
 import { repoRoot } from '#sandbox/sandbox';
-import { POOLS, PROJECT, SCHEDULER, startAutoscalerFakes, WEBHOOK_SECRET, workflowJob } from './harness.js';
-import type { AutoscalerFakes } from './harness.js';
+import { POOLS, PROJECT, SCHEDULER, startAutoscalerFakes, WEBHOOK_SECRET, workflowJob } from '../autoscaler/harness.js';
+import type { AutoscalerFakes } from '../autoscaler/harness.js';
 
 /**
  * The built entry point (`npm run start:autoscaler`), as Cloud Run runs it: configuration from the
