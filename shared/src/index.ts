@@ -37,3 +37,5 @@ export { parseTraceContext } from './trace-context.js';
 export type { TraceContext } from './trace-context.js';
 export { withDeadline } from './with-deadline.js';
 export type { Deadline } from './with-deadline.js';
+export { parseComputeEndpoint } from './compute-endpoint.js';
+export type { ComputeClientEndpoint } from './compute-endpoint.js';

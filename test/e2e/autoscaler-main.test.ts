@@ -4,7 +4,14 @@ import { startFakeMetadataServer } from '#fakes/metadata-server';
 import type { FakeMetadataServer } from '#fakes/metadata-server';
 import { freePort, spawnNode } from '#sandbox/node-process';
 import { repoRoot } from '#sandbox/sandbox';
-import { POOLS, PROJECT, SCHEDULER, startAutoscalerFakes, WEBHOOK_SECRET, workflowJob } from '../autoscaler/harness.js';
+import {
+  POOLS,
+  PROJECT,
+  SCHEDULER,
+  startAutoscalerFakes,
+  WEBHOOK_SECRET,
+  workflowJob,
+} from '../autoscaler/harness.js';
 import type { AutoscalerFakes } from '../autoscaler/harness.js';
 
 /**

@@ -1,5 +1,6 @@
 import { ConfigError } from '#shared';
-import { loadConfig, parseComputeEndpoint } from '#instance-deleter';
+import { parseComputeEndpoint } from '#shared';
+import { loadConfig } from '#instance-deleter';
 
 const REQUIRED = {
   AUTH_AUDIENCE: 'https://instance-deleter.example.run.app',

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ConfigError, commonConfigFrom, commonEnvShape, describeIssues } from '#shared';
 import type { CommonConfig, Env } from '#shared';
 // The same COMPUTE_API_ENDPOINT rules as the instance deleter's, from its one copy.
-import { parseComputeEndpoint } from '#instance-deleter';
-import type { ComputeClientEndpoint } from '#instance-deleter';
+import { parseComputeEndpoint } from '#shared';
+import type { ComputeClientEndpoint } from '#shared';
 import { parsePoolConfig, PoolConfigError } from './pool-config.js';
 import type { Pool } from './pool-config.js';
 import { isTimeZone } from './warm-pool.js';

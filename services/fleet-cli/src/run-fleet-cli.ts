@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { GoogleAuth } from 'google-auth-library';
 import { compileAnchoredRegex } from '#shared';
 import type { Env, PatternError } from '#shared';
-import { parseComputeEndpoint } from '#instance-deleter';
+import { parseComputeEndpoint } from '#shared';
 import { createComputeRolloutReader, RUNNER_VERSION_KEY, templateName } from '#fleet-status';
 import type { ComputeClientOptions, ComputeRolloutReader, MigRollout } from '#fleet-status';
 import { ComputeCallError, createComputeRolloutApi } from './compute-rollout-api.js';

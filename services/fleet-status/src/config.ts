@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { envInteger, IapViewersError, parseEnv, parseIapViewers } from '#shared';
 import type { CommonConfig, Env, IapViewers } from '#shared';
-import { parseComputeEndpoint } from '#instance-deleter';
-import type { ComputeClientEndpoint } from '#instance-deleter';
+import { parseComputeEndpoint } from '#shared';
+import type { ComputeClientEndpoint } from '#shared';
 
 /** IAP's public keys, the default of `IAP_PUBLIC_KEYS_URL` (https://cloud.google.com/iap/docs/signed-headers-howto). */
 const IAP_PUBLIC_KEYS_URL = 'https://www.gstatic.com/iap/verify/public_key';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { commonConfigFrom, commonEnvShape, compileAnchoredRegex, envInteger, parseEnv } from '#shared';
 import type { CommonConfig, Env } from '#shared';
-import { parseComputeEndpoint } from './compute-endpoint.js';
-import type { ComputeClientEndpoint } from './compute-endpoint.js';
+import { parseComputeEndpoint } from '#shared';
+import type { ComputeClientEndpoint } from '#shared';
 
 export interface InstanceDeleterConfig extends CommonConfig {
   /** Matched against the whole MIG name, case-sensitively (Compute Engine names are lower case). */

@@ -8,8 +8,6 @@ export type { CallerLimit } from './caller-limit.js';
 export { ComputeAuthClient } from './compute-auth-client.js';
 export type { ComputeAuthClientOptions, CredentialSource } from './compute-auth-client.js';
 export type { ComputeClient } from './compute-client.js';
-export { parseComputeEndpoint } from './compute-endpoint.js';
-export type { ComputeClientEndpoint } from './compute-endpoint.js';
 export { ComputeError, computeFailure, toComputeError } from './compute-error.js';
 export { loadConfig } from './config.js';
 export type { InstanceDeleterConfig } from './config.js';

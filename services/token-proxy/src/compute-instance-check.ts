@@ -1,7 +1,7 @@
 import { HttpError, withDeadline } from '#shared';
 import type { ComputeEngineClaims } from '#shared';
 import type * as ComputeV1Module from '@google-cloud/compute/build/src/v1/index.js';
-import type { ComputeClientEndpoint } from './compute-endpoint.js';
+import type { ComputeClientEndpoint } from '#shared';
 
 // The v1 clients alone, as the instance deleter loads them: the package root also loads a 30 MB protobuf
 // module. Imported (below) only when the check is on, so a proxy without it starts as fast as before.

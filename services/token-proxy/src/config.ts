@@ -10,8 +10,8 @@ import {
   parseList,
 } from '#shared';
 import type { CommonConfig, Env, ValuePattern } from '#shared';
-import { parseComputeEndpoint } from './compute-endpoint.js';
-import type { ComputeClientEndpoint } from './compute-endpoint.js';
+import { parseComputeEndpoint } from '#shared';
+import type { ComputeClientEndpoint } from '#shared';
 import { OPEN_POLICY, parsePolicy } from './policy.js';
 import type { Policy } from './policy.js';
 import { compileScopePattern } from './scope-pattern.js';
