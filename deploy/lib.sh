@@ -21,7 +21,7 @@ REPO_DIR="$(cd "$DEPLOY_DIR/.." && pwd)"
 DEFAULT_RUNNER_VERSION=2.337.0
 DEFAULT_RUNNER_SHA256=70920811a4f8ad4328818682bca5c6469c1c942fab52448868071d0063816613
 
-# The Cloud Run functions runtime of the instance deleter. nodejs20 is decommissioned on 2026-10-30;
+# The Cloud Run functions runtime of the instance deleter. The Node 20 runtime was decommissioned on 2026-10-30;
 # nodejs24 is supported until 2028-10-31 (https://cloud.google.com/functions/docs/runtime-support).
 # Keep it on the major version of .node-version, which CI, the image and package.json engines follow.
 DEFAULT_FUNCTION_RUNTIME=nodejs24
