@@ -7,9 +7,9 @@
 set -eu
 service="${SERVICE:-token-proxy}"
 case "$service" in
-  token-proxy | instance-deleter | autoscaler) ;;
+  token-proxy | instance-deleter | autoscaler | fleet-status) ;;
   *)
-    echo "SERVICE must be token-proxy, instance-deleter or autoscaler, not '$service'" >&2
+    echo "SERVICE must be token-proxy, instance-deleter, autoscaler or fleet-status, not '$service'" >&2
     exit 64
     ;;
 esac
