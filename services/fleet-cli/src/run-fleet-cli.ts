@@ -10,6 +10,7 @@ import type { ComputeRolloutApi } from './compute-rollout-api.js';
 import { planCanary, planDirectUpdate, planPromote, selectMigs } from './plan-rollout.js';
 import type { RolloutPlan, UpdateType } from './plan-rollout.js';
 import { templateArgumentProblems, templateFrom } from './plan-template.js';
+import { loadFleetCliDefaults } from './fleet-cli-config.js';
 import { EXIT, USAGE } from './usage.js';
 
 /** Where the CLI writes, and what it may be given instead of what it would build (tests). */
@@ -83,7 +84,7 @@ function pattern(values: Values, name: 'regions' | 'group', fallback?: string): 
  * failures are written to `err`.
  */
 export async function runFleetCli(argv: readonly string[], deps: FleetCliDeps = {}): Promise<number> {
-  const env = deps.env ?? process.env;
+  const defaults = loadFleetCliDefaults(deps.env);
   const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const err = deps.err ?? ((line: string) => process.stderr.write(`${line}\n`));
   let command = '';
@@ -113,7 +114,7 @@ export async function runFleetCli(argv: readonly string[], deps: FleetCliDeps = 
     if (extra.length > 0)
       throw new UsageError(`${command} takes no ${extra.map((o) => `--${o}`).join(', ')}`);
 
-    const endpoint = values['compute-endpoint'] ?? env.COMPUTE_API_ENDPOINT;
+    const endpoint = values['compute-endpoint'] ?? defaults.computeEndpoint;
     let clientOptions: ComputeClientOptions = {};
     if (endpoint !== undefined && endpoint !== '') {
       try {
@@ -136,7 +137,7 @@ export async function runFleetCli(argv: readonly string[], deps: FleetCliDeps = 
         return EXIT.failure;
       }
     }
-    let project = values.project ?? env.GOOGLE_CLOUD_PROJECT;
+    let project = values.project ?? defaults.project;
     if (project === undefined || project === '') {
       try {
         project = await (deps.defaultProject ?? (() => auth.getProjectId()))();
