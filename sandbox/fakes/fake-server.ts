@@ -142,7 +142,8 @@ export function createFakeApp(): { app: Express; controls: FakeControls } {
       }
       next();
     };
-    if (delay > 0) setTimeout(proceed, delay);
+    // Unref'd: a long hang must not keep a test process alive after its servers closed.
+    if (delay > 0) setTimeout(proceed, delay).unref();
     else proceed();
   });
   return { app, controls };
