@@ -9,8 +9,8 @@ import { createComputeRolloutReader } from './compute-rollouts.js';
 import type { ComputeRolloutReader } from './compute-rollouts.js';
 import type { FleetStatusConfig } from './config.js';
 import { describeStatus } from './describe-status.js';
-import { createRunnerReleasesApi } from './github-releases.js';
-import type { RunnerReleasesApi } from './github-releases.js';
+import { createRunnerReleasesApi } from '#shared';
+import type { RunnerReleasesApi } from '#shared';
 import { createStatusSnapshots } from './status-snapshots.js';
 import type { StatusSnapshots } from './status-snapshots.js';
 

@@ -11,10 +11,10 @@ import type {
   RunnerView,
   ScaleDecision,
 } from './fleet-view.js';
-import type { RunnerReleasesApi } from './github-releases.js';
+import type { RunnerReleasesApi } from '#shared';
 import { parseMigRef } from './mig-ref.js';
-import { oldestVersion, versionDeadline } from './runner-version-deadline.js';
-import type { RunnerRelease, VersionDeadline } from './runner-version-deadline.js';
+import { oldestVersion, versionDeadline } from '#shared';
+import type { RunnerRelease, VersionDeadline } from '#shared';
 
 /**
  * Where a VM's runner version comes from, said on the page: GitHub's runner API has no version field

@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import { html, SafeHtml } from './html.js';
 import type { MigStatus, PoolStatus, StatusView, VmStatus } from './describe-status.js';
 import type { DeliveryRecord } from './fleet-view.js';
-import type { DeadlineLevel } from './runner-version-deadline.js';
-import { ERROR_AFTER_DAYS, UPDATE_WINDOW_DAYS, WARN_AFTER_DAYS } from './runner-version-deadline.js';
+import type { DeadlineLevel } from '#shared';
+import { ERROR_AFTER_DAYS, UPDATE_WINDOW_DAYS, WARN_AFTER_DAYS } from '#shared';
 
 /** How often the page reloads itself (`<meta http-equiv="refresh">`), in seconds. */
 export const REFRESH_SECONDS = 30;
