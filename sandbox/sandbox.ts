@@ -21,6 +21,8 @@ import type { NodeProcess } from './node-process.js';
 export const SANDBOX_PROJECT = { projectId: 'sandbox-project', projectNumber: 123456789012 } as const;
 export const SANDBOX_ORG = 'my-org';
 export const SANDBOX_REGION = 'us-central1';
+/** The actions/runner release the sandbox's instance templates name (`github-runner-version`). */
+export const SANDBOX_RUNNER_VERSION = '2.330.0';
 
 /** The two kinds of runner VM: untrusted presubmit (runs pull-request code) and trusted postsubmit. */
 export type RunnerKind = 'presubmit' | 'postsubmit';
@@ -299,6 +301,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const compute = await startFakeComputeApi({ deletionDelayMs: options.deletionDelayMs ?? 1000 });
     cleanups.push(() => compute.close());
     compute.addProject(SANDBOX_PROJECT);
+    // actions/runner's releases as the fake GitHub lists them, dated around now: the templates' release has
+    // a newer one out for 10 days, so the status page and the reconciler count 20 days left of GitHub's 30.
+    const releasedDaysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    github.runnerReleases = [
+      { version: '2.329.0', publishedAt: releasedDaysAgo(75) },
+      { version: SANDBOX_RUNNER_VERSION, publishedAt: releasedDaysAgo(40) },
+      { version: '2.331.0', publishedAt: releasedDaysAgo(10) },
+    ];
     const migs: Record<RunnerKind, FakeMig> = {
       presubmit: compute.addMig({
         project: SANDBOX_PROJECT.projectId,
@@ -312,6 +322,29 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         name: 'gh-runner-postsubmit',
         autoscaler: { recommendedSize: null, mode: 'ONLY_SCALE_OUT' },
       }),
+    };
+
+    // Each MIG's instance template, with the runner release its VMs install (as deploy/instance-template.sh
+    // writes it): a VM's runner connects to the fake GitHub with that version.
+    for (const kind of ['presubmit', 'postsubmit'] as const) {
+      compute.setInstanceTemplate(
+        migs[kind],
+        compute.addInstanceTemplate({
+          project: SANDBOX_PROJECT.projectId,
+          name: `gh-runner-${kind}-${SANDBOX_RUNNER_VERSION.replaceAll('.', '-')}`,
+          metadata: { 'github-runner-version': SANDBOX_RUNNER_VERSION },
+        }),
+      );
+    }
+    /** The metadata items of the template a member of `kind`'s MIG runs (none when it has none). */
+    const templateMetadata = (kind: RunnerKind, name: string): Record<string, string> => {
+      const url = migs[kind].members.get(name)?.instanceTemplate ?? migs[kind].instanceTemplate;
+      const template = url
+        ? compute.getInstanceTemplate(SANDBOX_PROJECT.projectId, url.split('/').pop()!)
+        : undefined;
+      const items = (template?.properties.metadata as { items?: Array<{ key: string; value: string }> })
+        ?.items;
+      return Object.fromEntries((items ?? []).map((item) => [item.key, item.value]));
     };
 
     const proxyListenPort = proxyPort === 0 ? await freePort() : proxyPort;
@@ -402,6 +435,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             'token-proxy-url': proxyUrl,
             'instance-deleter-url': deleterUrl,
             'github-url': 'https://github.com',
+            ...templateMetadata(kind, name),
             ...attributes,
           },
         },

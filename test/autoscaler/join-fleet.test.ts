@@ -42,6 +42,7 @@ const runner = (name: string, id: string | undefined, fields: Partial<RunnerInfo
   status: 'online',
   busy: false,
   labels: ['self-hosted', 'gpu', ...(id === undefined ? [] : [`gce-instance-id-${id}`])],
+  version: '2.330.0',
   ...fields,
 });
 

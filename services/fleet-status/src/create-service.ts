@@ -52,7 +52,12 @@ export function createService(
   const compute = overrides.compute ?? createComputeRolloutReader({ ...config.computeEndpoint, auth });
   const releases =
     overrides.releases ??
-    createRunnerReleasesApi({ baseUrl: config.githubApiUrl, cacheMs: config.releasesCacheMs, now });
+    createRunnerReleasesApi({
+      baseUrl: config.githubApiUrl,
+      cacheMs: config.releasesCacheMs,
+      userAgent: 'gce-github-runners-fleet-status',
+      now,
+    });
   const status = createStatusSnapshots(
     () => describeStatus({ fleet, compute, releases, logger, now }),
     config.snapshotTtlMs,
