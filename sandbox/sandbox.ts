@@ -543,6 +543,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         GITHUB_APP_ID: String(github.app.id),
         GITHUB_APP_PRIVATE_KEY: github.app.privateKeyPkcs1Pem,
         GITHUB_WEBHOOK_SECRET: webhookSecret,
+        // The fake's actions/runner releases: the reconciler judges the versions the runners report.
+        RUNNER_RELEASES_API_URL: github.baseUrl,
         POOLS: JSON.stringify(pools),
         COMPUTE_API_ENDPOINT: compute.url,
         GCE_METADATA_HOST: autoscalerIdentity.host,
