@@ -34,6 +34,8 @@ export function sandboxEnv(extra: Record<string, string> = {}): Record<string, s
     SANDBOX_PROXY_PORT: '0',
     SANDBOX_DELETER_PORT: '0',
     SANDBOX_AUTOSCALER_PORT: '0',
+    SANDBOX_STATUS_PORT: '0',
+    SANDBOX_IAP_PORT: '0',
     ...extra,
   };
 }
