@@ -167,8 +167,8 @@ reported, against the actions/runner releases. In a browser on this machine: ${s
 assertion as IAP signs it for ${STATUS_VIEWER} (200), then a runner VM's identity token instead (401):
   ASSERTION=$(curl -s ${sandbox.statusFrontUrl}${IAP_ASSERTION_PATH})
   curl -s -H "x-goog-iap-jwt-assertion: $ASSERTION" ${sandbox.statusUrl}/status.json | head -c 300; echo
-  ${token(pre.metadataHost, sandbox.statusUrl)}
-  curl -s -o /dev/null -w '(HTTP %{http_code})\n' -H "Authorization: Bearer $TOKEN" -H "x-goog-iap-jwt-assertion: $TOKEN" ${sandbox.statusUrl}/status
+  ${token(post.metadataHost, sandbox.statusUrl)}
+  ${call('-H "x-goog-iap-jwt-assertion: $TOKEN" ', `${sandbox.statusUrl}/status`)}
 `;
 }
 
