@@ -15,7 +15,8 @@ Runs, with the same variables and options:
   deploy/token-proxy.sh, deploy/instance-deleter.sh,
   with RUNNER_SCALING=autoscaler-service (the default): deploy/webhook-secret.sh (when
   GITHUB_WEBHOOK_SECRET_FILE is set; otherwise the newest version in Secret Manager is used),
-  deploy/autoscaler.sh and deploy/autoscaler-alerts.sh,
+  deploy/autoscaler.sh and deploy/autoscaler-alerts.sh, and, when STATUS_VIEWERS is set,
+  deploy/fleet-status.sh (the status page behind IAP; its account is added to the autoscaler's FLEET_VIEWERS),
   then for each trust level (TRUST_LEVELS): deploy/instance-template.sh and deploy/runner-mig.sh.
 What a step prints for the next (TOKEN_PROXY_URL, INSTANCE_DELETER_URL, GITHUB_SECRET_VERSION,
 GITHUB_WEBHOOK_SECRET_VERSION, AUTOSCALER_URL) is passed on. all.sh names the templates itself (<RUNNER_MIG_PREFIX><level>-<UTC date and time>), whatever
@@ -62,6 +63,17 @@ if [[ "$RUNNER_SCALING" == autoscaler-service && "$runners_only" != true && "${G
   die "the autoscaler service needs a GitHub App (its webhook); with GITHUB_AUTH=$GITHUB_AUTH set RUNNER_SCALING=cpu"
 fi
 
+# The status page reads the autoscaler's GET /fleet as its own account: the autoscaler lets it in by
+# FLEET_VIEWERS, so the autoscaler is deployed knowing it (the account is created by fleet-status.sh after).
+status_page=false
+if [[ "$RUNNER_SCALING" == autoscaler-service && "$runners_only" != true && -n "${STATUS_VIEWERS:-}" ]]; then
+  status_page=true
+  if [[ ",${FLEET_VIEWERS:-}," != *",${STATUS_SA_EMAIL},"* ]]; then
+    FLEET_VIEWERS="${FLEET_VIEWERS:+${FLEET_VIEWERS},}${STATUS_SA_EMAIL}"
+  fi
+  export FLEET_VIEWERS
+fi
+
 scratch=""
 # step SCRIPT [ARGS...]: runs one script with the common options; in a real run, passes on the values it
 # prints (NAME=VALUE lines) to the steps after it.
@@ -96,6 +108,7 @@ if [[ "$runners_only" != true ]]; then
     if [[ -n "${GITHUB_WEBHOOK_SECRET_FILE:-}" ]]; then step webhook-secret.sh; fi
     step autoscaler.sh
     step autoscaler-alerts.sh
+    if [[ "$status_page" == true ]]; then step fleet-status.sh; fi
   fi
 fi
 if [[ "$skip_template" != true ]]; then

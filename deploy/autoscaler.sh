@@ -57,7 +57,8 @@ Variables (environment or --env-file):
                                  what the generated pools are made of
   FLEET_VIEWERS                  optional: emails that may read GET /fleet (comma-separated)
   GITHUB_INSTALLATION_ID, GITHUB_API_URL, LOG_LEVEL, BATCH_WINDOW_MS, STUCK_CREATING_SECONDS,
-  MAX_REDELIVERIES_PER_RUN       optional, passed to the service as they are (see README)
+  MAX_REDELIVERIES_PER_RUN, RUNNER_RELEASES_API_URL, RUNNER_RELEASES_CACHE_MINUTES
+                                 optional, passed to the service as they are (see README)
   AUTOSCALER_PUBLIC_ACCESS       allow-unauthenticated (default) or no-invoker-iam-check, for
                                  organizations whose policy refuses allUsers (domain restricted sharing)
   AUTOSCALER_ROLE_CONDITION      mig-prefix (default) or none
@@ -115,7 +116,7 @@ if [[ -n "${FLEET_VIEWERS:-}" ]]; then
   env+=("FLEET_VIEWERS=$FLEET_VIEWERS")
 fi
 for name in GITHUB_INSTALLATION_ID GITHUB_API_URL LOG_LEVEL BATCH_WINDOW_MS STUCK_CREATING_SECONDS \
-  MAX_REDELIVERIES_PER_RUN; do
+  MAX_REDELIVERIES_PER_RUN RUNNER_RELEASES_API_URL RUNNER_RELEASES_CACHE_MINUTES; do
   if [[ -n "${!name:-}" ]]; then env+=("$name=${!name}"); fi
 done
 

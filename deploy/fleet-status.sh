@@ -46,11 +46,8 @@ parse_common_options "$@"
 reject_extra_args
 load_defaults
 require STATUS_VIEWERS
-: "${AUTOSCALER_SERVICE:=gh-autoscaler}"
-: "${FLEET_STATUS_SERVICE:=gh-fleet-status}"
-: "${FLEET_STATUS_SA_NAME:=gh-fleet-status}"
-: "${FLEET_VIEWER_ROLE_ID:=ghRunnerFleetViewer}"
-STATUS_SA_EMAIL="${FLEET_STATUS_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
+# FLEET_STATUS_SERVICE, FLEET_STATUS_SA_NAME, FLEET_VIEWER_ROLE_ID and STATUS_SA_EMAIL come from lib.sh, as
+# all.sh and teardown.sh read them.
 
 # STATUS_VIEWERS → IAP members; the service parses the same list (and refuses to start on a bad entry).
 members=()

@@ -282,10 +282,15 @@ load_defaults() {
   : "${AUTOSCALER_ROLE_ID:=ghRunnerAutoscaler}"
   : "${RECONCILE_JOB_NAME:=gh-autoscaler-reconcile}"
   : "${WEBHOOK_SECRET_NAME:=gh-runner-webhook-secret}"
+  # The fleet status page (deploy/fleet-status.sh): its service, its account and its read-only role.
+  : "${FLEET_STATUS_SERVICE:=gh-fleet-status}"
+  : "${FLEET_STATUS_SA_NAME:=gh-fleet-status}"
+  : "${FLEET_VIEWER_ROLE_ID:=ghRunnerFleetViewer}"
   PROXY_SA_EMAIL="${PROXY_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   DELETER_SA_EMAIL="${DELETER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   AUTOSCALER_SA_EMAIL="${AUTOSCALER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   SCHEDULER_SA_EMAIL="${SCHEDULER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
+  STATUS_SA_EMAIL="${FLEET_STATUS_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   BUILD_SA_EMAIL=""
   if [[ -n "${BUILD_SA_NAME:-}" ]]; then BUILD_SA_EMAIL="${BUILD_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"; fi
   : "${BUILD_SERVICE_ACCOUNT:=$BUILD_SA_EMAIL}"

@@ -12,16 +12,18 @@ usage() {
 Usage: deploy/teardown.sh (--yes | --dry-run) [--include-baked-images] [--env-file FILE] [--help]
 
 Deletes, each only when it exists, with the same variables as the deploy scripts:
-  1. the autoscaler's Cloud Scheduler job and the autoscaler service, so nothing creates VMs any more;
+  1. the autoscaler's Cloud Scheduler job and the autoscaler service, so nothing creates VMs any more, and
+     the fleet status service (its IAP access goes with it);
   2. the MIG of each trust level (a zonal one with RUNNER_ZONE), with its autoscaler and VMs: jobs running
      on them are cancelled, and their runners stay listed on GitHub as offline until GitHub removes them;
   3. the instance templates labelled app=gce-github-runners;
   4. the instance deleter (function and Cloud Run service) and the token proxy service;
   5. the GitHub credential secret and the webhook secret, all their versions;
-  6. the project bindings and the custom roles DELETER_ROLE_ID and AUTOSCALER_ROLE_ID (undeletable for 7
+  6. the project bindings and the custom roles DELETER_ROLE_ID, AUTOSCALER_ROLE_ID and FLEET_VIEWER_ROLE_ID
+     (undeletable for 7
      days; their ids stay taken for 37: https://cloud.google.com/iam/docs/creating-custom-roles#deleting-custom-role);
   7. the build service account's project bindings (with BUILD_SA_NAME), then the service accounts: proxy,
-     deleter, runners of each level, autoscaler, scheduler, and BUILD_SA_NAME's;
+     deleter, runners of each level, autoscaler, scheduler, fleet status, and BUILD_SA_NAME's;
   8. the alerting policies labelled app=gce-github-runners and the log-based metrics of
      deploy/monitoring/metrics/;
   9. the Artifact Registry repository AR_REPOSITORY (all images) and the bucket BUILD_BUCKET (all objects);
@@ -50,11 +52,13 @@ load_defaults
 
 if [[ -n "${RUNNER_ZONE:-}" ]]; then where=(--zone="$RUNNER_ZONE"); else where=(--region="$REGION"); fi
 
-note "1. the autoscaler's scheduler job and the autoscaler service"
+note "1. the autoscaler's scheduler job, the autoscaler service and the fleet status service"
 if_exists gcloud scheduler jobs describe "$RECONCILE_JOB_NAME" --project="$PROJECT_ID" --location="$REGION" -- \
   gcloud scheduler jobs delete "$RECONCILE_JOB_NAME" --project="$PROJECT_ID" --location="$REGION" --quiet
 if_exists gcloud run services describe "$AUTOSCALER_SERVICE" --project="$PROJECT_ID" --region="$REGION" -- \
   gcloud run services delete "$AUTOSCALER_SERVICE" --project="$PROJECT_ID" --region="$REGION" --quiet
+if_exists gcloud run services describe "$FLEET_STATUS_SERVICE" --project="$PROJECT_ID" --region="$REGION" -- \
+  gcloud run services delete "$FLEET_STATUS_SERVICE" --project="$PROJECT_ID" --region="$REGION" --quiet
 
 note "2. runner MIGs, with their autoscalers and VMs"
 for level in "${LEVELS[@]}"; do
@@ -82,8 +86,9 @@ for secret in "$GITHUB_SECRET_NAME" "$WEBHOOK_SECRET_NAME"; do
     gcloud secrets delete "$secret" --project="$PROJECT_ID" --quiet
 done
 
-note "6. the deleter's and the autoscaler's custom roles and their bindings (with or without condition)"
-for role_and_member in "$DELETER_ROLE_ID $DELETER_SA_EMAIL" "$AUTOSCALER_ROLE_ID $AUTOSCALER_SA_EMAIL"; do
+note "6. the deleter's, the autoscaler's and the status page's custom roles and their bindings (with or without condition)"
+for role_and_member in "$DELETER_ROLE_ID $DELETER_SA_EMAIL" "$AUTOSCALER_ROLE_ID $AUTOSCALER_SA_EMAIL" \
+  "$FLEET_VIEWER_ROLE_ID $STATUS_SA_EMAIL"; do
   read -r role_id member <<<"$role_and_member"
   if_exists gcloud iam roles describe "$role_id" --project="$PROJECT_ID" -- \
     gcloud projects remove-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$member" \
@@ -95,7 +100,7 @@ done
 note "7. service accounts"
 accounts=("$PROXY_SA_EMAIL" "$DELETER_SA_EMAIL")
 for level in "${LEVELS[@]}"; do accounts+=("$(runner_sa_email "$level")"); done
-accounts+=("$AUTOSCALER_SA_EMAIL" "$SCHEDULER_SA_EMAIL")
+accounts+=("$AUTOSCALER_SA_EMAIL" "$SCHEDULER_SA_EMAIL" "$STATUS_SA_EMAIL")
 if [[ -n "$BUILD_SA_EMAIL" ]]; then
   for build_role in roles/logging.logWriter roles/run.builder; do
     if_exists gcloud iam service-accounts describe "$BUILD_SA_EMAIL" --project="$PROJECT_ID" -- \

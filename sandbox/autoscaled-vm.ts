@@ -97,8 +97,11 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
     }),
     'get a JIT config',
   ).json as { encoded_jit_config: string };
+  // The runner connects with the release its template installed (the fake GitHub reports it as `version`).
+  const version = attributes['github-runner-version'];
+  const started = { ...config, ...(version && { version }) };
   const runnerId = (
-    (await runner('runners/jit', config, 'start the runner (run.sh --jitconfig)')).json as {
+    (await runner('runners/jit', started, 'start the runner (run.sh --jitconfig)')).json as {
       id: number;
     }
   ).id;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { IAP_ASSERTION_PATH } from './iap-front.js';
 import {
   describeServiceExit,
   repoRoot,
@@ -11,14 +12,16 @@ import {
   SERVICE_ACCOUNTS,
   shellQuote,
   startSandbox,
+  STATUS_VIEWER,
+  STATUS_VIEWER_DOMAIN,
 } from './sandbox.js';
 import type { Sandbox, SandboxOptions } from './sandbox.js';
 
 const SANDBOX_USAGE = `Usage: npm start [-- --help]
 
 Starts the whole system on 127.0.0.1, with no cloud account: an emulated GitHub API, Compute Engine API,
-Google identity issuer and a metadata server per simulated runner VM, and the token proxy, instance
-deleter and autoscaler built from dist/. Jobs queued at the fake GitHub reach the autoscaler as signed
+Google identity issuer, IAP's signer and a metadata server per simulated runner VM, and the token proxy,
+instance deleter, autoscaler and fleet status page built from dist/. Jobs queued at the fake GitHub reach the autoscaler as signed
 webhooks; each VM it creates registers a runner, runs one job and deletes itself.
 Prints the URLs and commands to try, then runs until Ctrl-C (or SIGTERM, SIGHUP).
 
@@ -26,12 +29,15 @@ Environment:
   SANDBOX_PROXY_PORT     token proxy port (default 8080; 0 picks a free port)
   SANDBOX_DELETER_PORT   instance deleter port (default 8081; 0 picks a free port)
   SANDBOX_AUTOSCALER_PORT  autoscaler port (default 8082; 0 picks a free port)
+  SANDBOX_STATUS_PORT    fleet status port (default 8083; 0 picks a free port)
+  SANDBOX_IAP_PORT       port of the stand-in for IAP in front of it, to open in a browser (default 8084)
   POLICY, POLICY_FILE    the token proxy's caller policy, as in production (default: the sandbox's own,
                          rules "presubmit" and "postsubmit"); POLICY=open lets any verified caller in
   SANDBOX_VERBOSE=1      print the services' log lines
 
 Nothing else of your environment reaches the services: a GITHUB_TOKEN you exported is not used.
-Production runs through npm run start:token-proxy, start:instance-deleter and start:autoscaler.
+Production runs through npm run start:token-proxy, start:instance-deleter, start:autoscaler and
+start:fleet-status.
 `;
 
 /** Thrown for a command line the sandbox does not understand; printed with the usage, exit status 2. */
@@ -108,6 +114,8 @@ Sandbox running on 127.0.0.1 (no cloud account used). Ctrl-C stops everything.
   token proxy        ${sandbox.proxyUrl}
   instance deleter   ${sandbox.deleterUrl}
   autoscaler         ${sandbox.autoscalerUrl}   (webhook from the fake GitHub, pools presubmit and postsubmit)
+  fleet status       ${sandbox.statusUrl}   (behind IAP: only with IAP's signed header; viewers domain:${STATUS_VIEWER_DOMAIN})
+  status page        ${sandbox.statusFrontUrl}/status   (open it in a browser: a stand-in for IAP signs you in as ${STATUS_VIEWER})
   fake GitHub API    ${sandbox.github.baseUrl}   (org "${SANDBOX_ORG}", runner groups presubmit and postsubmit)
   fake Compute API   ${sandbox.compute.url}   (project ${SANDBOX_PROJECT.projectId})
   identity issuer    ${sandbox.issuer.certsUrl}
@@ -152,6 +160,15 @@ Then Cloud Scheduler's reconciliation, with its own identity token (200: redeliv
   ${token(sandbox.schedulerMetadataHost, sandbox.autoscalerUrl)}
   ${call('-X POST ', `${sandbox.autoscalerUrl}/reconcile`)}
 A job's status, and the runner (VM) that ran it: curl -s ${sandbox.github.baseUrl}/_sandbox/jobs/<its id>
+
+The fleet status page: pools, MIGs and templates, VMs with their runners and the runner versions they
+reported, against the actions/runner releases. In a browser on this machine: ${sandbox.statusFrontUrl}/status
+(reconciliations join VMs and runners: run the POST /reconcile above first). Behind IAP, with curl: an
+assertion as IAP signs it for ${STATUS_VIEWER} (200), then a runner VM's identity token instead (401):
+  ASSERTION=$(curl -s ${sandbox.statusFrontUrl}${IAP_ASSERTION_PATH})
+  curl -s -H "x-goog-iap-jwt-assertion: $ASSERTION" ${sandbox.statusUrl}/status.json | head -c 300; echo
+  ${token(post.metadataHost, sandbox.statusUrl)}
+  ${call('-H "x-goog-iap-jwt-assertion: $TOKEN" ', `${sandbox.statusUrl}/status`)}
 `;
 }
 
@@ -193,6 +210,8 @@ async function main(argv: readonly string[]): Promise<void> {
     proxyPort: portFrom(env.SANDBOX_PROXY_PORT, 8080, 'SANDBOX_PROXY_PORT'),
     deleterPort: portFrom(env.SANDBOX_DELETER_PORT, 8081, 'SANDBOX_DELETER_PORT'),
     autoscalerPort: portFrom(env.SANDBOX_AUTOSCALER_PORT, 8082, 'SANDBOX_AUTOSCALER_PORT'),
+    statusPort: portFrom(env.SANDBOX_STATUS_PORT, 8083, 'SANDBOX_STATUS_PORT'),
+    iapFrontPort: portFrom(env.SANDBOX_IAP_PORT, 8084, 'SANDBOX_IAP_PORT'),
     policy,
     onServiceLog: env.SANDBOX_VERBOSE ? (service, line) => console.log(`[${service}] ${line}`) : () => {},
   });

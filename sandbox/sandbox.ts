@@ -9,11 +9,14 @@ import { startFakeGitHub } from './fakes/github-api.js';
 import type { FakeGitHub } from './fakes/github-api.js';
 import { startFakeGoogleIssuer } from './fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
+import { startFakeIapIssuer } from './fakes/iap-issuer.js';
+import type { FakeIapIssuer } from './fakes/iap-issuer.js';
 import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
 import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { runAutoscaledVm } from './autoscaled-vm.js';
 import type { AutoscaledVmOutcome } from './autoscaled-vm.js';
+import { startIapFront } from './iap-front.js';
 import { freePort, repoRoot as packageRoot, spawnNode, waitUntilAnswering } from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
@@ -21,6 +24,8 @@ import type { NodeProcess } from './node-process.js';
 export const SANDBOX_PROJECT = { projectId: 'sandbox-project', projectNumber: 123456789012 } as const;
 export const SANDBOX_ORG = 'my-org';
 export const SANDBOX_REGION = 'us-central1';
+/** The actions/runner release the sandbox's instance templates name (`github-runner-version`). */
+export const SANDBOX_RUNNER_VERSION = '2.330.0';
 
 /** The two kinds of runner VM: untrusted presubmit (runs pull-request code) and trusted postsubmit. */
 export type RunnerKind = 'presubmit' | 'postsubmit';
@@ -35,9 +40,19 @@ export const RUNNER_LABELS: Readonly<Record<RunnerKind, string[]>> = {
   postsubmit: ['self-hosted', 'linux', 'x64', 'postsubmit'],
 };
 
-/** The events each kind of VM's runner may run (deploy/lib.sh's defaults for the two trust levels). */
 /** The Cloud Scheduler job's service account: the one caller `POST /reconcile` accepts. */
 export const SCHEDULER_SERVICE_ACCOUNT = `autoscaler-scheduler@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`;
+
+/** The fleet status service's own account: the one reader of the autoscaler's `GET /fleet`. */
+export const STATUS_SERVICE_ACCOUNT = `fleet-status@${SANDBOX_PROJECT.projectId}.iam.gserviceaccount.com`;
+/** The audience of IAP's signed header for the status service (IAP on Cloud Run). */
+export const STATUS_IAP_AUDIENCE = `/projects/${SANDBOX_PROJECT.projectNumber}/locations/${SANDBOX_REGION}/services/fleet-status`;
+/** Who may see the status page: everyone of this Workspace domain (matched on the assertion's `hd`). */
+export const STATUS_VIEWER_DOMAIN = 'example.com';
+/** The person the sandbox's stand-in for IAP signs in. */
+export const STATUS_VIEWER = `you@${STATUS_VIEWER_DOMAIN}`;
+
+/** The events each kind of VM's runner may run (deploy/lib.sh's defaults for the two trust levels). */
 
 export const ALLOWED_EVENTS: Readonly<Record<RunnerKind, string>> = {
   presubmit: 'pull_request,merge_group',
@@ -89,6 +104,10 @@ export interface SandboxOptions {
   policy?: { POLICY?: string; POLICY_FILE?: string };
   /** Default 8082; 0 picks a free port. */
   autoscalerPort?: number;
+  /** The fleet status service's port; default 0, a free port (`npm start` uses 8083). */
+  statusPort?: number;
+  /** The stand-in for IAP in front of it, for a browser; default 0, a free port (`npm start` uses 8084). */
+  iapFrontPort?: number;
   /** How long the stand-in runner of an autoscaled VM runs its job; default 2000 ms. */
   jobMs?: number;
   /** An autoscaled VM whose runner gets no job within this long deletes itself; default 60 000 ms. */
@@ -115,6 +134,15 @@ export interface Sandbox {
   proxyUrl: string;
   deleterUrl: string;
   autoscalerUrl: string;
+  /** The fleet status service (`/status`, `/status.json`): only requests with an IAP assertion get in. */
+  statusUrl: string;
+  /**
+   * A stand-in for IAP in front of the status service: it signs every request in as {@link STATUS_VIEWER}.
+   * Open `{statusFrontUrl}/status` in a browser; `{statusFrontUrl}/_sandbox/iap-assertion` answers an assertion.
+   */
+  statusFrontUrl: string;
+  /** The fake IAP signer whose keys the status service trusts. */
+  iap: FakeIapIssuer;
   /** The webhook secret the fake GitHub signs deliveries to the autoscaler with. */
   webhookSecret: string;
   /** `127.0.0.1:PORT`: a metadata server that mints identity tokens for {@link SCHEDULER_SERVICE_ACCOUNT}. */
@@ -127,7 +155,7 @@ export interface Sandbox {
   /** The VMs that exist now (deleted ones drop out). */
   vms(): SandboxVm[];
   /** Process ids of the two services, for measuring them. */
-  servicePids: { tokenProxy: number; instanceDeleter: number; autoscaler: number };
+  servicePids: { tokenProxy: number; instanceDeleter: number; autoscaler: number; fleetStatus: number };
   /**
    * Resolves when a service exits while the sandbox runs (it crashed, or something killed it); never
    * once {@link Sandbox.stop} has begun. The sandbox is then half there: stop it and say so.
@@ -147,7 +175,7 @@ export interface Sandbox {
 
 /** A service of the sandbox that exited while the sandbox ran. */
 export interface ServiceExit {
-  service: 'token-proxy' | 'instance-deleter' | 'autoscaler';
+  service: 'token-proxy' | 'instance-deleter' | 'autoscaler' | 'fleet-status';
   code: number | null;
   signal: NodeJS.Signals | null;
   /** The last lines it printed. */
@@ -263,6 +291,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const proxyPort = options.proxyPort ?? 8080;
   const deleterPort = options.deleterPort ?? 8081;
   const autoscalerPort = options.autoscalerPort ?? 8082;
+  const statusPort = options.statusPort ?? 0;
+  const iapFrontPort = options.iapFrontPort ?? 0;
   if (proxyPort !== 0 && proxyPort === deleterPort) {
     throw new SandboxError(
       `the token proxy and the instance deleter cannot share port ${proxyPort}: give SANDBOX_DELETER_PORT another port`,
@@ -276,6 +306,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   await assertPortFree(proxyPort, 'SANDBOX_PROXY_PORT');
   await assertPortFree(deleterPort, 'SANDBOX_DELETER_PORT');
   await assertPortFree(autoscalerPort, 'SANDBOX_AUTOSCALER_PORT');
+  const taken = [proxyPort, deleterPort, autoscalerPort];
+  for (const [port, variable] of [
+    [statusPort, 'SANDBOX_STATUS_PORT'],
+    [iapFrontPort, 'SANDBOX_IAP_PORT'],
+  ] as const) {
+    if (port !== 0 && taken.includes(port)) {
+      throw new SandboxError(`port ${port} is given to two services: give ${variable} another port`);
+    }
+    if (port !== 0) taken.push(port);
+    await assertPortFree(port, variable);
+  }
   const root = repoRoot();
   const onLog = options.onServiceLog ?? (() => {});
 
@@ -289,6 +330,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   try {
     const issuer = await startFakeGoogleIssuer();
     cleanups.push(() => issuer.close());
+    const iap = await startFakeIapIssuer();
+    cleanups.push(() => iap.close());
     const github = await startFakeGitHub();
     cleanups.push(() => github.close());
     github.controls.latencyMs = options.githubLatencyMs ?? 0;
@@ -299,6 +342,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const compute = await startFakeComputeApi({ deletionDelayMs: options.deletionDelayMs ?? 1000 });
     cleanups.push(() => compute.close());
     compute.addProject(SANDBOX_PROJECT);
+    // actions/runner's releases as the fake GitHub lists them, dated around now: the templates' release has
+    // a newer one out for 10 days, so the status page and the reconciler count 20 days left of GitHub's 30.
+    const releasedDaysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    github.runnerReleases = [
+      { version: '2.329.0', publishedAt: releasedDaysAgo(75) },
+      { version: SANDBOX_RUNNER_VERSION, publishedAt: releasedDaysAgo(40) },
+      { version: '2.331.0', publishedAt: releasedDaysAgo(10) },
+    ];
     const migs: Record<RunnerKind, FakeMig> = {
       presubmit: compute.addMig({
         project: SANDBOX_PROJECT.projectId,
@@ -314,12 +365,37 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }),
     };
 
+    // Each MIG's instance template, with the runner release its VMs install (as deploy/instance-template.sh
+    // writes it): a VM's runner connects to the fake GitHub with that version.
+    for (const kind of ['presubmit', 'postsubmit'] as const) {
+      compute.setInstanceTemplate(
+        migs[kind],
+        compute.addInstanceTemplate({
+          project: SANDBOX_PROJECT.projectId,
+          name: `gh-runner-${kind}-${SANDBOX_RUNNER_VERSION.replaceAll('.', '-')}`,
+          metadata: { 'github-runner-version': SANDBOX_RUNNER_VERSION },
+        }),
+      );
+    }
+    /** The metadata items of the template a member of `kind`'s MIG runs (none when it has none). */
+    const templateMetadata = (kind: RunnerKind, name: string): Record<string, string> => {
+      const url = migs[kind].members.get(name)?.instanceTemplate ?? migs[kind].instanceTemplate;
+      const template = url
+        ? compute.getInstanceTemplate(SANDBOX_PROJECT.projectId, url.split('/').pop()!)
+        : undefined;
+      const items = (template?.properties.metadata as { items?: Array<{ key: string; value: string }> })
+        ?.items;
+      return Object.fromEntries((items ?? []).map((item) => [item.key, item.value]));
+    };
+
     const proxyListenPort = proxyPort === 0 ? await freePort() : proxyPort;
     const deleterListenPort = deleterPort === 0 ? await freePort() : deleterPort;
     const autoscalerListenPort = autoscalerPort === 0 ? await freePort() : autoscalerPort;
+    const statusListenPort = statusPort === 0 ? await freePort() : statusPort;
     const proxyUrl = `http://127.0.0.1:${proxyListenPort}`;
     const deleterUrl = `http://127.0.0.1:${deleterListenPort}`;
     const autoscalerUrl = `http://127.0.0.1:${autoscalerListenPort}`;
+    const statusUrl = `http://127.0.0.1:${statusListenPort}`;
 
     // The deleter runs as its own service account: its Compute credentials come from a metadata server,
     // as on Cloud Run, through Application Default Credentials.
@@ -361,6 +437,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       },
     });
     cleanups.push(() => schedulerIdentity.close());
+    // The status service reads GET /fleet with its own identity token, and Compute with its access token.
+    const statusIdentity = await startFakeMetadataServer({
+      issuer,
+      vm: {
+        ...SANDBOX_PROJECT,
+        zone: `${SANDBOX_REGION}-a`,
+        instanceId: '4000000000000000004',
+        instanceName: 'fleet-status',
+        serviceAccountEmail: STATUS_SERVICE_ACCOUNT,
+        attributes: {},
+      },
+    });
+    cleanups.push(() => statusIdentity.close());
 
     const vms = new Map<string, SandboxVm>();
     compute.onInstanceDeleted((instance) => {
@@ -402,6 +491,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             'token-proxy-url': proxyUrl,
             'instance-deleter-url': deleterUrl,
             'github-url': 'https://github.com',
+            ...templateMetadata(kind, name),
             ...attributes,
           },
         },
@@ -509,16 +599,49 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         GITHUB_APP_ID: String(github.app.id),
         GITHUB_APP_PRIVATE_KEY: github.app.privateKeyPkcs1Pem,
         GITHUB_WEBHOOK_SECRET: webhookSecret,
+        // The fake's actions/runner releases: the reconciler judges the versions the runners report.
+        RUNNER_RELEASES_API_URL: github.baseUrl,
         POOLS: JSON.stringify(pools),
         COMPUTE_API_ENDPOINT: compute.url,
         GCE_METADATA_HOST: autoscalerIdentity.host,
         RECONCILE_CALLERS: SCHEDULER_SERVICE_ACCOUNT,
+        FLEET_VIEWERS: STATUS_SERVICE_ACCOUNT,
         BATCH_WINDOW_MS: '200',
         ...options.serviceEnv,
       },
       onLog,
     );
     cleanups.push(() => autoscaler.stop());
+    // The status page, as deploy/fleet-status.sh runs it behind IAP: IAP's keys are the fake signer's.
+    const fleetStatus = await startService(
+      'fleet-status',
+      path.join(root, SERVICE_ENTRY_POINTS['fleet-status'].main),
+      statusListenPort,
+      {
+        ...baseEnv,
+        PORT: String(statusListenPort),
+        IAP_AUDIENCE: STATUS_IAP_AUDIENCE,
+        IAP_PUBLIC_KEYS_URL: iap.publicKeysUrl,
+        STATUS_VIEWERS: `domain:${STATUS_VIEWER_DOMAIN}`,
+        AUTOSCALER_URL: autoscalerUrl,
+        GITHUB_API_URL: github.baseUrl,
+        COMPUTE_API_ENDPOINT: compute.url,
+        GCE_METADATA_HOST: statusIdentity.host,
+        SNAPSHOT_TTL_SECONDS: '5',
+        ...options.serviceEnv,
+      },
+      onLog,
+    );
+    cleanups.push(() => fleetStatus.stop());
+    const front = await startIapFront({
+      issuer: iap,
+      audience: STATUS_IAP_AUDIENCE,
+      email: STATUS_VIEWER,
+      hd: STATUS_VIEWER_DOMAIN,
+      target: statusUrl,
+      port: iapFrontPort,
+    });
+    cleanups.push(() => front.close());
     github.setWebhook({ url: `${autoscalerUrl}/webhook`, secret: webhookSecret });
     cleanups.push(async () => github.setWebhook(undefined));
 
@@ -563,6 +686,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ['token-proxy', proxy],
         ['instance-deleter', deleter],
         ['autoscaler', autoscaler],
+        ['fleet-status', fleetStatus],
       ] as const) {
         spawned.exited.then(
           (code) => {
@@ -594,6 +718,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       proxyUrl,
       deleterUrl,
       autoscalerUrl,
+      statusUrl,
+      statusFrontUrl: front.url,
+      iap,
       webhookSecret,
       schedulerMetadataHost: schedulerIdentity.host,
       migs,
@@ -605,6 +732,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         tokenProxy: proxy.child.pid!,
         instanceDeleter: deleter.child.pid!,
         autoscaler: autoscaler.child.pid!,
+        fleetStatus: fleetStatus.child.pid!,
       },
       vms: () => [...vms.values()],
       serviceExit,

@@ -21,7 +21,12 @@ import type { FakeJob, NewJob } from './github/actions-jobs.js';
 import { WebhookDeliveries } from './github/webhook-deliveries.js';
 import type { DeliverySettings, FakeHookDelivery, WebhookTarget } from './github/webhook-deliveries.js';
 
-export { DEFAULT_INSTALLATION_PERMISSIONS, gitHubUrlOf, scopeFromGitHubUrl } from './github/github-state.js';
+export {
+  DEFAULT_INSTALLATION_PERMISSIONS,
+  DEFAULT_RUNNER_VERSION,
+  gitHubUrlOf,
+  scopeFromGitHubUrl,
+} from './github/github-state.js';
 export type {
   FakeRunner,
   InstallationOptions,
@@ -98,8 +103,14 @@ export interface FakeGitHub extends RunningFake {
   addPat(token: string, options?: { scopes?: string[] }): void;
   listRunners(scope: RunnerScope): FakeRunner[];
   addRunner(scope: RunnerScope, runner: NewRunner): FakeRunner;
-  /** Flips a runner's status or busy flag (ids are unique across scopes). Throws when there is no such runner. */
-  setRunner(id: number, patch: { status?: 'online' | 'offline'; busy?: boolean }): FakeRunner;
+  /**
+   * Flips a runner's status, busy flag or reported version (ids are unique across scopes). Throws when there
+   * is no such runner.
+   */
+  setRunner(
+    id: number,
+    patch: { status?: 'online' | 'offline'; busy?: boolean; version?: string | null },
+  ): FakeRunner;
   /** Sets the (global) primary rate-limit budget; at 0, authenticated requests get 403. */
   setRateLimitRemaining(remaining: number, resetInSeconds?: number): void;
   /** Makes the next matching request(s) fail with GitHub's secondary rate limit 403 and `retry-after`. */

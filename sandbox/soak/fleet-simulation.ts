@@ -269,6 +269,7 @@ export async function runSoak(options: SoakOptions, startTarget: StartSoakTarget
     AUTH_AUDIENCE: SOAK_AUDIENCE,
     ID_TOKEN_CERTS_URL: issuer.certsUrl,
     GITHUB_API_URL: github.baseUrl,
+    RUNNER_RELEASES_API_URL: github.baseUrl,
     GITHUB_APP_ID: String(github.app.id),
     GITHUB_APP_PRIVATE_KEY: github.app.privateKeyPkcs1Pem,
     GITHUB_WEBHOOK_SECRET: SECRET,

@@ -39,3 +39,19 @@ export { withDeadline } from './with-deadline.js';
 export type { Deadline } from './with-deadline.js';
 export { parseComputeEndpoint } from './compute-endpoint.js';
 export type { ComputeClientEndpoint } from './compute-endpoint.js';
+export { createRunnerReleasesApi, RunnerReleasesError } from './runner-releases-api.js';
+export type {
+  RunnerReleaseList,
+  RunnerReleasesApi,
+  RunnerReleasesApiOptions,
+} from './runner-releases-api.js';
+export {
+  compareRunnerVersions,
+  ERROR_AFTER_DAYS,
+  oldestVersion,
+  parseRunnerVersion,
+  UPDATE_WINDOW_DAYS,
+  versionDeadline,
+  WARN_AFTER_DAYS,
+} from './runner-version-deadline.js';
+export type { DeadlineLevel, RunnerRelease, VersionDeadline } from './runner-version-deadline.js';

@@ -140,6 +140,8 @@ export function buildAutoscaler(fakes: AutoscalerFakes, options: AutoscalerOptio
     GITHUB_WEBHOOK_SECRET_PREVIOUS: PREVIOUS_WEBHOOK_SECRET,
     POOLS: JSON.stringify(POOLS),
     COMPUTE_API_ENDPOINT: fakes.compute.url,
+    // actions/runner's releases from the fake too (none unless a test lists some): nothing leaves loopback.
+    RUNNER_RELEASES_API_URL: fakes.github.baseUrl,
     RECONCILE_CALLERS: SCHEDULER,
     FLEET_VIEWERS: STATUS_READER,
     BATCH_WINDOW_MS: '50',
@@ -274,7 +276,7 @@ export function registerRunner(
   fakes: AutoscalerFakes,
   name: string,
   labels: readonly string[],
-  options: { status?: 'online' | 'offline'; busy?: boolean } = {},
+  options: { status?: 'online' | 'offline'; busy?: boolean; version?: string | null } = {},
 ): FakeRunner {
   return fakes.github.addRunner(
     { kind: 'org', org: 'my-org' },

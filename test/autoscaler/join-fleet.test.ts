@@ -42,6 +42,7 @@ const runner = (name: string, id: string | undefined, fields: Partial<RunnerInfo
   status: 'online',
   busy: false,
   labels: ['self-hosted', 'gpu', ...(id === undefined ? [] : [`gce-instance-id-${id}`])],
+  version: '2.330.0',
   ...fields,
 });
 
@@ -94,6 +95,21 @@ describe('joinFleet', () => {
       instanceId: ID_B,
       keep: false,
     });
+  });
+
+  it("carries each runner's reported version (null before it connected) into its row", () => {
+    const rows = join(
+      [[member('gh-gpu-1', ID_A), member('gh-gpu-2', ID_B, { zone: 'us-central1-b' })]],
+      [
+        runner('gh-gpu-1', ID_A, { version: '2.331.0' }),
+        runner('gh-gpu-2', ID_B, { status: 'offline', version: null }),
+      ],
+      0,
+    );
+    expect(rows.map((row) => [row.instance, row.state, row.runner?.version])).toEqual([
+      ['gh-gpu-1', 'idle', '2.331.0'],
+      ['gh-gpu-2', 'booting', null],
+    ]);
   });
 
   it('moves the clocks on by one run each time, and a restart (new memory) starts them anew', () => {

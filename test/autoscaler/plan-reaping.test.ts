@@ -35,6 +35,7 @@ function row(state: RowState, fields: Partial<FleetRow> = {}): FleetRow {
           status: state === 'lost' || state === 'runner-left' ? 'offline' : 'online',
           busy: state === 'busy',
           labels: [],
+          version: '2.330.0',
         };
   const vm = state !== 'runner-left';
   return {
@@ -82,7 +83,9 @@ describe('planReaping', () => {
       row('deleting'),
       row('idle'),
       row('unregistered'),
-      row('unregistered', { runner: { id: 99, name: 'jit', status: 'offline', busy: false, labels: [] } }),
+      row('unregistered', {
+        runner: { id: 99, name: 'jit', status: 'offline', busy: false, labels: [], version: null },
+      }),
       row('lost'),
       row('runner-left'),
       row('runner-without-vm', { migIndex: null }),

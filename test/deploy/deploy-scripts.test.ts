@@ -41,6 +41,7 @@ const PROXY_SA = `gh-token-proxy@${PROJECT}.iam.gserviceaccount.com`;
 const DELETER_SA = `gh-instance-deleter@${PROJECT}.iam.gserviceaccount.com`;
 const AUTOSCALER_SA = `gh-autoscaler@${PROJECT}.iam.gserviceaccount.com`;
 const SCHEDULER_SA = `gh-autoscaler-scheduler@${PROJECT}.iam.gserviceaccount.com`;
+const STATUS_SA = `gh-fleet-status@${PROJECT}.iam.gserviceaccount.com`;
 
 /** Exactly the role's permissions; a change here must be a deliberate change of deleter-role-permissions.txt. */
 const DELETER_PERMISSIONS = [
@@ -229,8 +230,12 @@ function expectClean(run: Run, options: { publicService?: string } = {}): void {
   for (const forbidden of ['allUsers', 'allAuthenticatedUsers', 'cloud-platform', '--no-invoker-iam-check']) {
     expect(all).not.toContain(forbidden);
   }
+  // A service behind IAP (deploy/fleet-status.sh: --iap, --no-allow-unauthenticated) takes requests from the
+  // internet only through IAP: not a public service.
+  const behindIap = (line: string) =>
+    line.split(' ').includes('--iap') && line.split(' ').includes('--no-allow-unauthenticated');
   for (const publicFlag of ['--allow-unauthenticated', '--ingress=all']) {
-    const lines = all.split('\n').filter((line) => line.includes(publicFlag));
+    const lines = all.split('\n').filter((line) => line.includes(publicFlag) && !behindIap(line));
     if (options.publicService === undefined) expect(lines).toEqual([]);
     else {
       expect(lines.length).toBeGreaterThan(0);
@@ -1684,6 +1689,7 @@ describe('deploy/teardown.sh', () => {
     const deleted = [
       ['scheduler', 'jobs', 'delete', 'gh-autoscaler-reconcile'],
       ['run', 'services', 'delete', 'gh-autoscaler'],
+      ['run', 'services', 'delete', 'gh-fleet-status'],
       ['compute', 'instance-groups', 'managed', 'delete', 'gh-runner-presubmit'],
       ['compute', 'instance-groups', 'managed', 'delete', 'gh-runner-postsubmit'],
       ['compute', 'instance-templates', 'delete'],
@@ -1696,12 +1702,15 @@ describe('deploy/teardown.sh', () => {
       ['iam', 'roles', 'delete', 'ghRunnerInstanceDeleter'],
       ['projects', 'remove-iam-policy-binding', PROJECT, `--member=serviceAccount:${AUTOSCALER_SA}`],
       ['iam', 'roles', 'delete', 'ghRunnerAutoscaler'],
+      ['projects', 'remove-iam-policy-binding', PROJECT, `--member=serviceAccount:${STATUS_SA}`],
+      ['iam', 'roles', 'delete', 'ghRunnerFleetViewer'],
       ['iam', 'service-accounts', 'delete', PROXY_SA],
       ['iam', 'service-accounts', 'delete', DELETER_SA],
       ['iam', 'service-accounts', 'delete', PRESUBMIT_SA],
       ['iam', 'service-accounts', 'delete', POSTSUBMIT_SA],
       ['iam', 'service-accounts', 'delete', AUTOSCALER_SA],
       ['iam', 'service-accounts', 'delete', SCHEDULER_SA],
+      ['iam', 'service-accounts', 'delete', STATUS_SA],
       ['monitoring', 'policies', 'delete'],
       ['logging', 'metrics', 'delete', 'gh-autoscaler-failed-deliveries'],
       ['artifacts', 'repositories', 'delete', 'gce-github-runners'],
@@ -1804,6 +1813,42 @@ describe('deploy/all.sh --dry-run', () => {
     expect(noFile.stdout).toMatch(
       /^GITHUB_WEBHOOK_SECRET_VERSION="\$\(gcloud secrets versions list gh-runner-webhook-secret .*--filter=state=ENABLED/m,
     );
+  });
+
+  it('deploys the status page after the autoscaler when STATUS_VIEWERS is set, and lets its account read /fleet', () => {
+    expect(run.stdout).not.toContain('deploy/fleet-status.sh');
+    const withPage = runScript('all.sh', {
+      STATUS_VIEWERS: 'domain:example.com',
+      FLEET_VIEWERS: 'someone@my-project.iam.gserviceaccount.com',
+    });
+    expect(withPage.stderr).toBe('');
+    expect(withPage.status).toBe(0);
+    expectClean(withPage, { publicService: 'gh-autoscaler' });
+    expect(spawnSync('bash', ['-n'], { input: withPage.stdout }).status).toBe(0);
+    const order = [
+      'gcloud run deploy gh-autoscaler',
+      '# ---- deploy/autoscaler-alerts.sh',
+      '# ---- deploy/fleet-status.sh',
+      'gcloud beta run deploy gh-fleet-status',
+      'gcloud compute instance-templates create',
+    ].map((text) => withPage.stdout.indexOf(text));
+    expect(order.every((at) => at >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    // The autoscaler is deployed knowing the status page's account, beside the viewers already named.
+    const autoscaler = one(withPage, 'gcloud', 'run', 'deploy', 'gh-autoscaler');
+    expect(autoscaler.join(' ')).toContain(
+      `FLEET_VIEWERS=someone@my-project.iam.gserviceaccount.com,${STATUS_SA}`,
+    );
+    expect(one(withPage, 'gcloud', 'beta', 'run', 'deploy', 'gh-fleet-status')).toContain('--iap');
+    // Not with RUNNER_SCALING=cpu (no autoscaler to read), nor with --runners-only.
+    const cpu = runScript('all.sh', { RUNNER_SCALING: 'cpu', STATUS_VIEWERS: 'domain:example.com' });
+    expect(cpu.status).toBe(0);
+    expect(cpu.stdout).not.toContain('fleet-status');
+    const runners = runScript('all.sh', { STATUS_VIEWERS: 'domain:example.com' }, [
+      '--dry-run',
+      '--runners-only',
+    ]);
+    expect(runners.stdout).not.toContain('fleet-status');
   });
 
   it('refuses a PAT with the autoscaler service before any step', () => {

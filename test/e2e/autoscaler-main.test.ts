@@ -50,6 +50,7 @@ function environment(port: number): Record<string, string> {
     AUTH_AUDIENCE: `http://127.0.0.1:${port}`,
     ID_TOKEN_CERTS_URL: fakes.issuer.certsUrl,
     GITHUB_API_URL: fakes.github.baseUrl,
+    RUNNER_RELEASES_API_URL: fakes.github.baseUrl,
     GITHUB_APP_ID: String(fakes.github.app.id),
     GITHUB_APP_PRIVATE_KEY: fakes.github.app.privateKeyPkcs1Pem,
     GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { jest } from '@jest/globals';
 import { App } from '@octokit/app';
 import { Octokit } from '@octokit/core';
-import { startFakeGitHub } from '#fakes/github-api';
+import { DEFAULT_RUNNER_VERSION, startFakeGitHub } from '#fakes/github-api';
 import type { AppJwtSigning, FakeGitHub, FakeRunner } from '#fakes/github-api';
 
 const noop = (): void => {};
@@ -411,6 +411,35 @@ describe('fake GitHub API', () => {
       const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
       const forged = encode({ '.credentials': encode({ Data: { secret: 'guess' } }) });
       expect((await sandbox('/runners/jit', { encoded_jit_config: forged })).status).toBe(401);
+    });
+
+    it('reports no version until the runner connects, then the one it connected with', async () => {
+      const pat = new GitHubOctokit({ auth: 'ghp_admin' });
+      const { data } = await generate(pat, {});
+      expect(data.runner.version).toBeNull();
+      const read = async () =>
+        (
+          await pat.request('GET /orgs/{org}/actions/runners/{runner_id}', {
+            org: 'acme',
+            runner_id: data.runner.id,
+          })
+        ).data as { version: string | null };
+      expect((await read()).version).toBeNull();
+      const bad = await sandbox('/runners/jit', {
+        encoded_jit_config: data.encoded_jit_config,
+        version: 'latest',
+      });
+      expect(bad.status).toBe(400);
+      const started = await sandbox('/runners/jit', {
+        encoded_jit_config: data.encoded_jit_config,
+        version: '2.323.0',
+      });
+      expect(started).toMatchObject({ status: 200, body: { version: '2.323.0' } });
+      expect((await read()).version).toBe('2.323.0');
+      // Without one named, the stand-in connects with the default release.
+      const other = await generate(pat, { name: 'ci-2' });
+      await sandbox('/runners/jit', { encoded_jit_config: other.data.encoded_jit_config });
+      expect(github.listRunners(ORG).find((r) => r.name === 'ci-2')?.version).toBe(DEFAULT_RUNNER_VERSION);
     });
   });
 

@@ -24,6 +24,12 @@ describe('fleet status configuration', () => {
     expect([...config.viewers.emails]).toEqual(['alice@example.com']);
     expect([...config.viewers.domains]).toEqual(['example.com']);
     expect(config.computeEndpoint).toBeUndefined();
+    expect(config.host).toBeUndefined();
+  });
+
+  it('listens on HOST when given, as the other services do, and refuses one that is not an address', () => {
+    expect(loadConfig({ ...BASE, HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
+    expect(() => loadConfig({ ...BASE, HOST: 'localhost' })).toThrow(/HOST: must be an IP address/);
   });
 
   it('takes a separate autoscaler audience and a Compute endpoint', () => {

@@ -31,7 +31,14 @@ export interface JoinRow {
   currentAction: string | null;
   instanceStatus: string | null;
   keep: boolean | null;
-  runner: { id: number; name: string; status: string; busy: boolean; labels: string[] } | null;
+  runner: {
+    id: number;
+    name: string;
+    status: string;
+    busy: boolean;
+    labels: string[];
+    version: string | null;
+  } | null;
   extraRunners: unknown[];
   firstSeenAt: number;
   noRunnerSince: number | null;
@@ -123,12 +130,20 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
     idleSeconds: runner && !runner.busy ? 120 : null,
     noRunnerSeconds: runner ? null : age * 60,
   });
-  const runner = (id: number, zone: string, name: string, busy: boolean, labels: string[]) => ({
+  const runner = (
+    id: number,
+    zone: string,
+    name: string,
+    busy: boolean,
+    labels: string[],
+    version: string,
+  ) => ({
     id,
     name: hostile && id === 41 ? '<script>alert("runner")</script>' : name,
     status: 'online',
     busy,
     labels: [...labels, `gce-instance-id-${idOf(zone, name) ?? '0'}`],
+    version,
   });
 
   const iso = (msAgo: number) => new Date(now() - msAgo).toISOString();
@@ -147,6 +162,8 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
             { mig: migUrl(migs.cpuEast), targetSize: 1, listedAt: iso(20_000), shortage: null },
           ],
           queuedJobs: 2,
+          scaleUpBlockedReason: null,
+          runnerVersion: null,
           queuedWithoutCapacity: [
             { jobId: 31_415_926_535, repository: 'my-org/app', queuedAt: iso(95_000), outcome: 'failed' },
           ],
@@ -196,7 +213,7 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
               'us-central1-a',
               'gh-cpu-8812001',
               'busy',
-              runner(41, 'us-central1-a', 'gh-cpu-8812001', true, CPU_LABELS),
+              runner(41, 'us-central1-a', 'gh-cpu-8812001', true, CPU_LABELS, '2.329.0'),
               14,
             ),
             row(
@@ -205,7 +222,7 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
               'us-central1-b',
               'gh-cpu-8812002',
               'idle',
-              runner(42, 'us-central1-b', 'gh-cpu-8812002', false, CPU_LABELS),
+              runner(42, 'us-central1-b', 'gh-cpu-8812002', false, CPU_LABELS, '2.329.0'),
               9,
             ),
             row(migs.cpu, 0, 'us-central1-c', 'gh-cpu-8812003', 'booting', null, 1),
@@ -234,6 +251,8 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
           inUse: 1,
           migs: [{ mig: migUrl(migs.gpuA), targetSize: 1, listedAt: iso(20_000), shortage: null }],
           queuedJobs: 0,
+          scaleUpBlockedReason: null,
+          runnerVersion: null,
           queuedWithoutCapacity: [],
           recentDecisions: [
             {
@@ -253,7 +272,7 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
               'us-central1-a',
               'gh-gpu-7001',
               'busy',
-              runner(51, 'us-central1-a', 'gh-gpu-7001', true, GPU_LABELS),
+              runner(51, 'us-central1-a', 'gh-gpu-7001', true, GPU_LABELS, '2.330.0'),
               31,
             ),
           ],
@@ -279,6 +298,7 @@ export function buildFleetWorld(compute: FakeComputeApi, now: () => number, host
           },
         ],
       },
+      runnerReleases: { fetchedAt: iso(600_000), error: null },
     }),
   };
 }

@@ -8,7 +8,7 @@ const HOSTILE = '<script>alert(1)</script>"\'&';
 function hostileView(): StatusView {
   return {
     generatedAt: '2026-11-29T12:00:00.000Z',
-    autoscaler: { generatedAt: '2026-11-29T11:59:59.000Z', error: HOSTILE },
+    autoscaler: { generatedAt: '2026-11-29T11:59:59.000Z', error: HOSTILE, releasesError: HOSTILE },
     releases: {
       latest: { version: '2.331.0', publishedAt: '2026-11-24T10:00:00Z' },
       fetchedAt: '2026-11-29T11:00:00.000Z',
@@ -32,7 +32,8 @@ function hostileView(): StatusView {
           daysLeft: 0,
           atLeast: false,
           message: HOSTILE,
-          versions: [{ version: HOSTILE, vms: 1 }],
+          versions: [{ version: HOSTILE, runners: 1 }],
+          templateVersions: [HOSTILE],
           fromTemplatesOnly: false,
         },
         migs: [
@@ -59,9 +60,16 @@ function hostileView(): StatusView {
             currentAction: HOSTILE,
             instanceStatus: HOSTILE,
             template: HOSTILE,
-            runnerVersion: HOSTILE,
+            templateVersion: HOSTILE,
             state: HOSTILE,
-            runner: { id: 1, name: HOSTILE, status: HOSTILE, busy: true, labels: [HOSTILE] },
+            runner: {
+              id: 1,
+              name: HOSTILE,
+              status: HOSTILE,
+              busy: true,
+              labels: [HOSTILE],
+              version: HOSTILE,
+            },
             ageSeconds: 5,
             keep: true,
           },
@@ -102,6 +110,21 @@ function hostileView(): StatusView {
 }
 
 describe('the status page', () => {
+  it('puts a pool that stopped scaling up at the top, and says when the autoscaler cannot judge versions', () => {
+    const view = hostileView();
+    view.pools[0]!.name = 'linux-cpu';
+    view.pools[0]!.scaleUpBlockedReason = 'every runner of pool linux-cpu runs 2.329.0 or older';
+    view.autoscaler = { generatedAt: view.generatedAt, error: null, releasesError: 'GitHub answered 503' };
+    const page = renderStatusPage(view, { email: 'alice@example.com' });
+    const main = page.slice(page.indexOf('<main>'));
+    const banner = main.indexOf('Pool <a href="#pool-linux-cpu">linux-cpu</a> creates no VMs:');
+    expect(banner).toBeGreaterThan(0);
+    expect(banner).toBeLessThan(main.indexOf('class="cards"'));
+    expect(page).toContain(
+      'The autoscaler cannot read the actions/runner releases (GitHub answered 503): it stops no pool',
+    );
+  });
+
   it('escapes everything it shows', () => {
     const page = renderStatusPage(hostileView(), { email: `${HOSTILE}@example.com` });
     expect(page).not.toContain('<script');
@@ -130,6 +153,7 @@ describe('the status page', () => {
         'p',
         'section',
         'span',
+        'strong',
         'style',
         'summary',
         'table',

@@ -1,4 +1,4 @@
-import { compareRunnerVersions, oldestVersion, parseRunnerVersion, versionDeadline } from '#fleet-status';
+import { compareRunnerVersions, oldestVersion, parseRunnerVersion, versionDeadline } from '#shared';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
 const daysAgo = (days: number) => new Date(NOW - days * 86_400_000).toISOString();

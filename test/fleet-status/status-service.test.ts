@@ -7,6 +7,7 @@ import {
   buildAutoscaler,
   jobId,
   PROJECT as AUTOSCALER_PROJECT,
+  registerRunner,
   startAutoscalerFakes,
   workflowJob,
 } from '../autoscaler/harness.js';
@@ -106,7 +107,7 @@ describe('fleet status service against the autoscaler', () => {
         members: 1,
       },
     ]);
-    expect(cpu.vms.map((vm) => [vm.instance, vm.currentAction, vm.runnerVersion]).sort()).toEqual([
+    expect(cpu.vms.map((vm) => [vm.instance, vm.currentAction, vm.templateVersion]).sort()).toEqual([
       [`gh-cpu-${cpuJob}`, 'CREATING', '2.331.0'],
       [`gh-cpu-${cpuJob + 1}`, 'CREATING', '2.329.0'],
     ]);
@@ -115,27 +116,50 @@ describe('fleet status service against the autoscaler', () => {
     expect(cpu.hasJoin).toBe(true);
   });
 
-  it("judges each pool's oldest runner version against the releases: 2.330.0 came out 20 days ago", async () => {
-    const [cpu, gpu] = (await statusJson()).pools;
-    expect(cpu!.runnerVersion).toMatchObject({
+  it("judges each pool's oldest reported runner version against the releases: 2.330.0 came out 20 days ago", async () => {
+    // Before any runner connected: judged on the templates, what new VMs get (canary 2.331.0, stable 2.329.0).
+    const before = (await statusJson()).pools[0]!;
+    expect(before.runnerVersion).toMatchObject({
       version: '2.329.0',
       level: 'warn',
-      firstNewer: { version: '2.330.0' },
-      daysSince: 20,
-      daysLeft: 10,
-      versions: expect.arrayContaining([
-        { version: '2.329.0', vms: 1 },
-        { version: '2.331.0', vms: 1 },
-      ]),
+      versions: [],
+      templateVersions: ['2.329.0', '2.331.0'],
+      fromTemplatesOnly: true,
+    });
+
+    // The VMs boot and their runners connect, each with the release its template installed: the canary
+    // reports 2.331.0, the stable VM 2.330.0 (what GitHub's runner object says, whatever the template asked).
+    fakes.compute.completeBoots();
+    const cpuVms = (await statusJson()).pools[0]!.vms;
+    for (const vm of cpuVms) {
+      registerRunner(fakes, vm.instance, ['self-hosted', 'linux', 'x64', 'cpu'], {
+        version: vm.templateVersion === '2.331.0' ? '2.331.0' : '2.330.0',
+      });
+    }
+    expect((await autoscaler.reconcile()).status).toBe(200);
+
+    const [cpu, gpu] = (await statusJson()).pools;
+    expect(cpu!.runnerVersion).toMatchObject({
+      version: '2.330.0',
+      level: 'ok',
+      firstNewer: { version: '2.331.0' },
+      daysSince: 5,
+      daysLeft: 25,
+      versions: [
+        { version: '2.330.0', runners: 1 },
+        { version: '2.331.0', runners: 1 },
+      ],
+      templateVersions: ['2.329.0', '2.331.0'],
       fromTemplatesOnly: false,
     });
-    // No VM in the GPU pool: judged by the template its new VMs would get.
+    expect(cpu!.vms.map((vm) => vm.runner?.version).sort()).toEqual(['2.330.0', '2.331.0']);
+    expect(cpu!.scaleUpBlockedReason).toBeNull();
+    // No runner in the GPU pool: judged by the template its new VMs would get.
     expect(gpu!.runnerVersion).toMatchObject({ version: '2.329.0', level: 'warn', fromTemplatesOnly: true });
-    expect(
-      status.logs
-        .lines()
-        .some((l) => l.severity === 'WARNING' && /runner version: runs 2\.329\.0/.test(String(l.message))),
-    ).toBe(true);
+    // The page's text says where the versions come from.
+    const page = await request(status.app).get('/status').set(HEADER, status.assertion());
+    expect(page.text).toMatch(/Runners report: 2\.330\.0: 1 runner, 2\.331\.0: 1 runner/);
+    expect(page.text).toContain('the version each runner reported to GitHub when it connected');
   });
 
   it('renders the page: escaped HTML, refresh, strict CSP, no script', async () => {
@@ -166,7 +190,9 @@ describe('fleet status service against the autoscaler', () => {
 
   it('reads the releases once, without a token, however often the page is built', async () => {
     await statusJson();
-    const calls = fakes.github.controls.callsTo('GET', '/repos/actions/runner/releases');
+    const calls = fakes.github.controls
+      .callsTo('GET', '/repos/actions/runner/releases')
+      .filter((call) => String(call.headers['user-agent']).startsWith('gce-github-runners-fleet-status'));
     expect(calls).toHaveLength(1);
     expect(calls[0]?.headers.authorization).toBeUndefined();
   });

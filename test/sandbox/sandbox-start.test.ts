@@ -113,7 +113,7 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     expect(started.stdout() + started.stderr()).not.toContain(secret);
   });
 
-  it('binds the three services to loopback only', async () => {
+  it('binds the services to loopback only', async () => {
     const other = otherLocalAddress();
     // The address tells "all interfaces" from "loopback": a server on 0.0.0.0 answers on it.
     const control = await new Promise<net.Server>((resolve) => {
@@ -126,7 +126,13 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     } finally {
       control.close();
     }
-    for (const url of [banner.proxyUrl, banner.deleterUrl, banner.autoscalerUrl]) {
+    for (const url of [
+      banner.proxyUrl,
+      banner.deleterUrl,
+      banner.autoscalerUrl,
+      banner.statusUrl,
+      banner.statusPageUrl,
+    ]) {
       expect({ url, loopback: await accepts('127.0.0.1', portOf(url)) }).toEqual({ url, loopback: true });
       expect({ url, other, reachable: await accepts(other, portOf(url)) }).toEqual({
         url,
@@ -150,8 +156,11 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
       const lines = output.split('\n');
       const statuses = lines.map((line) => / \(HTTP (\d{3})\)$/.exec(line)?.[1]).filter(Boolean);
       // JIT config, the postsubmit label refused, a registration token, GET / (false), DELETE /; a job
-      // queued at the fake GitHub, and POST /reconcile.
-      expect(statuses).toEqual(['200', '403', '200', '200', '200', '201', '200']);
+      // queued at the fake GitHub, POST /reconcile, and the status page refusing a VM's identity token.
+      expect(statuses).toEqual(['200', '403', '200', '200', '200', '201', '200', '401']);
+      // Through IAP's signed header, the status service answers its view of the fleet.
+      expect(output).toMatch(/^\{"generatedAt":"[^"]+","autoscaler":\{"generatedAt":"/m);
+      expect(output).toContain('must be signed with ES256 (a Google identity token is not an IAP assertion)');
       expect(output).toMatch(/"redelivered":\[\]/);
       expect(output).toMatch(/^\{"encoded_jit_config":"[A-Za-z0-9+/=]+"/m);
       expect(output).toContain('may not use label \\"postsubmit\\"');
@@ -181,13 +190,15 @@ describe('npm start, with a GITHUB_TOKEN exported as the gh CLI, Codespaces and 
     'leaves no process and no port behind when the npm process gets SIGTERM',
     async () => {
       const tree = processTree(started.child.pid!);
-      // npm, its shell, scripts/start.js, the sandbox, and the three services.
-      expect(tree.filter((p) => /dist\/services\//.test(p.args))).toHaveLength(3);
+      // npm, its shell, scripts/start.js, the sandbox, and the four services.
+      expect(tree.filter((p) => /dist\/services\//.test(p.args))).toHaveLength(4);
       expect(tree.some((p) => p.args.includes('dist/sandbox/main.js'))).toBe(true);
       const ports = [
         banner.proxyUrl,
         banner.deleterUrl,
         banner.autoscalerUrl,
+        banner.statusUrl,
+        banner.statusPageUrl,
         banner.githubUrl,
         banner.computeUrl,
       ].map(portOf);

@@ -34,6 +34,8 @@ export function sandboxEnv(extra: Record<string, string> = {}): Record<string, s
     SANDBOX_PROXY_PORT: '0',
     SANDBOX_DELETER_PORT: '0',
     SANDBOX_AUTOSCALER_PORT: '0',
+    SANDBOX_STATUS_PORT: '0',
+    SANDBOX_IAP_PORT: '0',
     ...extra,
   };
 }
@@ -85,6 +87,9 @@ export interface Banner {
   proxyUrl: string;
   deleterUrl: string;
   autoscalerUrl: string;
+  /** The fleet status service, and the stand-in for IAP in front of it (its `/status`). */
+  statusUrl: string;
+  statusPageUrl: string;
   githubUrl: string;
   computeUrl: string;
   vms: Array<{ name: string; metadataHost: string }>;
@@ -108,6 +113,8 @@ export function parseBanner(stdout: string): Banner {
     proxyUrl: url('token proxy'),
     deleterUrl: url('instance deleter'),
     autoscalerUrl: url('autoscaler'),
+    statusUrl: url('fleet status'),
+    statusPageUrl: url('status page'),
     githubUrl: url('fake GitHub API'),
     computeUrl: url('fake Compute API'),
     vms,

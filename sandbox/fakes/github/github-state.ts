@@ -26,9 +26,18 @@ export interface FakeRunner {
   ephemeral: boolean;
   labels: RunnerLabel[];
   runner_group_id: number;
-  /** Null until the runner has connected once. */
+  /**
+   * The actions/runner version the runner connected with, e.g. `2.323.0`; null until it has connected once
+   * (GitHub's runner object: https://docs.github.com/rest/actions/self-hosted-runners#get-a-self-hosted-runner-for-an-organization).
+   */
   version: string | null;
 }
+
+/** The version a runner connects with when whoever starts it names none. */
+export const DEFAULT_RUNNER_VERSION = '2.330.0';
+
+/** What a connecting runner may report as its version: a release version such as `2.330.0`. */
+export const RUNNER_VERSION_PATTERN = /^\d{1,4}\.\d{1,4}\.\d{1,4}$/;
 
 /** What a test says about a runner it adds directly. */
 export interface NewRunner {
@@ -40,6 +49,8 @@ export interface NewRunner {
   labels?: string[];
   runnerGroupId?: number;
   os?: string;
+  /** The version it connected with; default {@link DEFAULT_RUNNER_VERSION} when online, null when offline. */
+  version?: string | null;
 }
 
 export interface RunnerGroup {
@@ -401,7 +412,8 @@ export class GitHubState {
       ephemeral: spec.ephemeral ?? false,
       labels: (spec.labels ?? ['self-hosted']).map((l) => this.label(l)),
       runner_group_id: spec.runnerGroupId ?? 1,
-      version: spec.status === 'offline' ? null : '2.330.0',
+      version:
+        spec.version !== undefined ? spec.version : spec.status === 'offline' ? null : DEFAULT_RUNNER_VERSION,
       scopeKey: scopeKey(scope),
     };
     this.runners.set(runner.id, runner);
@@ -412,7 +424,7 @@ export class GitHubState {
   /** Changes a runner's status, busy flag or version (a stand-in runner going online, taking a job…). */
   setRunner(
     id: number,
-    patch: { status?: 'online' | 'offline'; busy?: boolean; version?: string },
+    patch: { status?: 'online' | 'offline'; busy?: boolean; version?: string | null },
   ): FakeRunner {
     const runner = this.runners.get(id);
     if (!runner) throw new Error(`no runner with id ${id}`);

@@ -2,7 +2,7 @@ import express from 'express';
 import type { Router } from 'express';
 import { GitHubError } from './github-error.js';
 import type { FakeRunner, GitHubState, RunnerScope } from './github-state.js';
-import { scopeFromGitHubUrl } from './github-state.js';
+import { DEFAULT_RUNNER_VERSION, RUNNER_VERSION_PATTERN, scopeFromGitHubUrl } from './github-state.js';
 import { secretFromJitConfig } from './jit-config.js';
 import type { ActionsJobs } from './actions-jobs.js';
 import type { WebhookDeliveries } from './webhook-deliveries.js';
@@ -18,6 +18,19 @@ function stringField(input: Record<string, unknown>, key: string): string {
     throw new GitHubError(400, `Invalid input: ${key} must be a string`);
   }
   return value;
+}
+
+/**
+ * The version a connecting runner reports (`version` in the body: what its VM installed, from the template's
+ * `github-runner-version`), or {@link DEFAULT_RUNNER_VERSION}.
+ */
+function versionOf(input: Record<string, unknown>): string {
+  const version = input.version;
+  if (version === undefined || version === null || version === '') return DEFAULT_RUNNER_VERSION;
+  if (typeof version !== 'string' || !RUNNER_VERSION_PATTERN.test(version)) {
+    throw new GitHubError(400, 'Invalid input: version must be a release version such as 2.330.0');
+  }
+  return version;
 }
 
 function scopeOf(input: Record<string, unknown>): RunnerScope {
@@ -67,16 +80,19 @@ export function createSandboxRouter(
       runnerGroupId: group.id,
       ephemeral: input.ephemeral === true,
       status: 'online',
+      version: versionOf(input),
     });
     res.status(201).json(runner);
   });
 
   router.post('/runners/jit', (req, res) => {
-    const secret = secretFromJitConfig(body(req.body).encoded_jit_config);
+    const input = body(req.body);
+    const version = versionOf(input);
+    const secret = secretFromJitConfig(input.encoded_jit_config);
     if (!secret) throw new GitHubError(400, 'Invalid input: encoded_jit_config is not a JIT configuration');
     const redeemed = state.redeemJitConfig(secret);
     if ('status' in redeemed) throw new GitHubError(redeemed.status, redeemed.message);
-    res.json(state.setRunner(redeemed.record.runnerId, { status: 'online', version: '2.330.0' }));
+    res.json(state.setRunner(redeemed.record.runnerId, { status: 'online', version }));
   });
 
   router.post('/runners/remove', (req, res) => {

@@ -38,6 +38,14 @@ export interface AutoscalerConfig extends CommonConfig {
   maxRedeliveriesPerRun: number;
   /** The reaper and warm pools: what `POST /reconcile` deletes and keeps ready. */
   reaper: ReaperSettings;
+  /**
+   * GitHub's REST API where the actions/runner releases are read (`RUNNER_RELEASES_API_URL`, default
+   * `https://api.github.com`), without a token: `GET {url}/repos/actions/runner/releases`. Apart from
+   * `GITHUB_API_URL`, which may be a GHES host that does not carry github.com's releases.
+   */
+  runnerReleasesApiUrl: string;
+  /** How long the list of releases is kept, in ms (`RUNNER_RELEASES_CACHE_MINUTES`, default 6 hours). */
+  runnerReleasesCacheMs: number;
 }
 
 /** How the reaper acts (see `plan-reaping.ts`). */
@@ -106,6 +114,10 @@ const envSchema = z.object({
     .enum(['enforce', 'dry-run', 'off'], { error: 'must be enforce, dry-run or off' })
     .default('enforce'),
   REAPER_MAX_DELETE_PERCENT: integer(1, 100).default(25),
+  RUNNER_RELEASES_API_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .default('https://api.github.com'),
+  RUNNER_RELEASES_CACHE_MINUTES: integer(1, 24 * 60).default(6 * 60),
   WARM_POOL_TIME_ZONE: z
     .string()
     .refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Berlin')
@@ -201,6 +213,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       maxDeletePercent: data.REAPER_MAX_DELETE_PERCENT,
       defaultTimeZone: data.WARM_POOL_TIME_ZONE,
     },
+    runnerReleasesApiUrl: data.RUNNER_RELEASES_API_URL.replace(/\/+$/, ''),
+    runnerReleasesCacheMs: data.RUNNER_RELEASES_CACHE_MINUTES * 60_000,
   };
   if (data.COMPUTE_API_ENDPOINT !== undefined) config.computeEndpoint = data.COMPUTE_API_ENDPOINT;
   return config;

@@ -1,8 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Express } from 'express';
 import { GoogleAuth } from 'google-auth-library';
-import { createIdTokenVerifier, createLogger } from '#shared';
-import type { IdTokenVerifier, Logger } from '#shared';
+import { createIdTokenVerifier, createLogger, createRunnerReleasesApi } from '#shared';
+import type { IdTokenVerifier, Logger, RunnerReleasesApi } from '#shared';
 import { createApp } from './app.js';
 import { createComputeMigApi } from './compute-mig-api.js';
 import type { ComputeMigApi } from './compute-mig-api.js';
@@ -17,6 +17,8 @@ import type { PoolScaler } from './pool-scaler.js';
 import { createWebhookHandler } from './receive-webhook.js';
 import { createReconcileHandler, createReconciler } from './reconcile.js';
 import type { Reconciler } from './reconcile.js';
+import { createRunnerVersionCheck } from './runner-version-check.js';
+import type { RunnerVersionCheck } from './runner-version-check.js';
 import { createWebhookSignatureVerifier } from './verify-webhook-signature.js';
 
 /** What a caller (main.ts, a test harness) may put in place of what the configuration would build. */
@@ -33,6 +35,8 @@ export interface ServiceOverrides {
   webhookDeadlineMs?: number;
   /** Each Compute call's deadline; default 4 s. */
   computeTimeoutMs?: number;
+  /** The actions/runner releases; by default read from `runnerReleasesApiUrl`, without a token. */
+  releases?: RunnerReleasesApi;
 }
 
 /** The service and the parts of it a harness may want to look at. */
@@ -41,6 +45,7 @@ export interface AutoscalerService {
   fleet: FleetState;
   scalers: ReadonlyMap<string, PoolScaler>;
   reconciler: Reconciler;
+  versions: RunnerVersionCheck;
 }
 
 /**
@@ -65,6 +70,18 @@ export function createService(config: AutoscalerConfig, overrides: ServiceOverri
   const github =
     overrides.github ?? createGitHubAppApi({ app: config.app, baseUrl: config.githubApiUrl, logger, now });
   const fleet = createFleetState();
+  const versions = createRunnerVersionCheck({
+    releases:
+      overrides.releases ??
+      createRunnerReleasesApi({
+        baseUrl: config.runnerReleasesApiUrl,
+        cacheMs: config.runnerReleasesCacheMs,
+        userAgent: 'gce-github-runners-autoscaler',
+        now,
+      }),
+    logger,
+    now,
+  });
   const scalers = new Map(
     config.pools.map((pool) => [
       pool.name,
@@ -84,6 +101,7 @@ export function createService(config: AutoscalerConfig, overrides: ServiceOverri
     stuckCreatingMs: config.stuckCreatingMs,
     maxRedeliveriesPerRun: config.maxRedeliveriesPerRun,
     reaper: config.reaper,
+    versions,
     ...installation,
   });
   const app = createApp({
@@ -99,13 +117,14 @@ export function createService(config: AutoscalerConfig, overrides: ServiceOverri
       logger,
       now,
       deadlineMs: overrides.webhookDeadlineMs ?? 8000,
+      scaleUpBlockedReason: versions.scaleUpBlockedReason,
       ...installation,
     }),
     reconcile: createReconcileHandler(reconciler),
-    fleet: createFleetHandler(config.pools, scalers, fleet, now),
+    fleet: createFleetHandler(config.pools, scalers, fleet, now, versions),
     reconcileCallers: config.reconcileCallers,
     fleetViewers: config.fleetViewers,
     ...(config.projectId === undefined ? {} : { projectId: config.projectId }),
   });
-  return { app, fleet, scalers, reconciler };
+  return { app, fleet, scalers, reconciler, versions };
 }

@@ -5,6 +5,7 @@ import type { ReapKind } from './plan-reaping.js';
 import type { Pool } from './pool-config.js';
 import type { MigView, PoolScaler } from './pool-scaler.js';
 import type { ReaperDecision } from './reap-pool.js';
+import type { RunnerVersionCheck } from './runner-version-check.js';
 import { minIdleAt } from './warm-pool.js';
 
 /** One row of a pool's join, as a person reads it: ages in seconds, times as ISO strings. */
@@ -46,7 +47,25 @@ export interface PoolView {
       shortage: string | null;
     }
   >;
-  /** Jobs still queued whose last VM request did not succeed (at capacity, Compute failing). */
+  /**
+   * Why the pool creates no VMs (its runners report a version past GitHub's 30-day window); null while it
+   * may grow.
+   */
+  scaleUpBlockedReason: string | null;
+  /**
+   * The versions its runners reported, as the last reconciliation judged them against the actions/runner
+   * releases: runners per version (`null`: not connected yet), and the oldest one's deadline. Null before
+   * the first judgement, or when the releases are not read.
+   */
+  runnerVersion: {
+    reported: Record<string, number>;
+    oldest: string | null;
+    level: string;
+    daysLeft: number | null;
+    message: string;
+    checkedAt: string;
+  } | null;
+  /** Jobs still queued whose last VM request did not succeed (at capacity, Compute failing, scale-up stopped). */
   queuedWithoutCapacity: Array<{ jobId: number; repository: string; queuedAt: string; outcome: string }>;
   queuedJobs: number;
   /** The latest scale-up decisions, newest last (at most 50). */
@@ -71,6 +90,11 @@ export interface FleetView {
   generatedAt: string;
   pools: PoolView[];
   deliveries: { failed: readonly DeliveryRecord[]; redelivered: readonly DeliveryRecord[] };
+  /**
+   * The actions/runner releases as the reconciler last read them: `error` says why they could not be read (no
+   * pool is stopped for its version then). Null before the first reconciliation, or when not read at all.
+   */
+  runnerReleases: { fetchedAt: string | null; error: string | null } | null;
 }
 
 const iso = (ms: number | null | undefined): string | null =>
@@ -107,12 +131,15 @@ export function describeFleet(
   scalers: ReadonlyMap<string, PoolScaler>,
   fleet: FleetState,
   now: number,
+  versions?: RunnerVersionCheck,
 ): FleetView {
+  const releases = versions?.lastRead();
   return {
     generatedAt: new Date(now).toISOString(),
     pools: pools.map((pool) => {
       const scaler = scalers.get(pool.name)!;
       const queued = fleet.queuedJobs(pool.name);
+      const version = versions?.state(pool.name);
       return {
         name: pool.name,
         labels: pool.labels,
@@ -124,9 +151,20 @@ export function describeFleet(
           listedAt: iso(m.listedAt),
           shortage: m.shortage ?? null,
         })),
+        scaleUpBlockedReason: versions?.scaleUpBlockedReason(pool.name) ?? null,
+        runnerVersion: version
+          ? {
+              reported: version.reported,
+              oldest: version.oldest.version,
+              level: version.oldest.level,
+              daysLeft: version.oldest.daysLeft,
+              message: version.oldest.message,
+              checkedAt: new Date(version.checkedAt).toISOString(),
+            }
+          : null,
         queuedJobs: queued.length,
         queuedWithoutCapacity: queued
-          .filter((job) => job.outcome === 'at-capacity' || job.outcome === 'failed')
+          .filter((job) => ['at-capacity', 'failed', 'blocked'].includes(job.outcome ?? ''))
           .slice(0, 100)
           .map((job) => ({
             jobId: job.id,
@@ -146,6 +184,7 @@ export function describeFleet(
       };
     }),
     deliveries: { failed: fleet.failedDeliveries, redelivered: fleet.redeliveries },
+    runnerReleases: releases ? { fetchedAt: iso(releases.fetchedAt), error: releases.error } : null,
   };
 }
 
@@ -155,8 +194,9 @@ export function createFleetHandler(
   scalers: ReadonlyMap<string, PoolScaler>,
   fleet: FleetState,
   now: () => number,
+  versions?: RunnerVersionCheck,
 ): RequestHandler {
   return (_req, res) => {
-    res.json(describeFleet(pools, scalers, fleet, now()));
+    res.json(describeFleet(pools, scalers, fleet, now(), versions));
   };
 }

@@ -36,6 +36,11 @@ export interface RunnerInfo {
   busy: boolean;
   /** Label names. */
   labels: string[];
+  /**
+   * The actions/runner version it connected with (`2.323.0`); null until it has connected once, or when GitHub
+   * (an older GHES) does not say. https://docs.github.com/rest/actions/self-hosted-runners#get-a-self-hosted-runner-for-an-organization
+   */
+  version: string | null;
 }
 
 /** What the autoscaler asks GitHub, as the App (deliveries) or as one of its installations (jobs, runners). */
@@ -84,10 +89,13 @@ const runnerSchema = z.object({
   status: z.string(),
   busy: z.boolean(),
   labels: z.array(z.object({ name: z.string() })),
+  // Nullable in GitHub's OpenAPI description; a value that is not a string is taken as not reported.
+  version: z.string().max(64).nullable().optional().catch(null),
 });
 const toRunnerInfo = (runner: z.output<typeof runnerSchema>): RunnerInfo => ({
   ...runner,
   labels: runner.labels.map((label) => label.name),
+  version: runner.version || null,
 });
 
 const deliverySchema = z.object({

@@ -21,11 +21,13 @@ export interface WorkflowJobDeps {
   now: () => number;
   /** How long a delivery may wait for its VM request to be accepted before it is answered 503. */
   deadlineMs: number;
+  /** Why a pool may create no VMs now (a runner version past GitHub's window), or undefined. */
+  scaleUpBlockedReason?: (pool: string) => string | undefined;
 }
 
 /** How a delivery was handled; the body of its 200. */
 export interface WorkflowJobResult {
-  outcome: 'created' | 'exists' | 'not-queued' | 'recorded' | 'ignored';
+  outcome: 'created' | 'exists' | 'not-queued' | 'recorded' | 'ignored' | 'blocked';
   jobId: number;
   action: string;
   pool?: string;
@@ -145,6 +147,16 @@ export async function handleWorkflowJob(deps: WorkflowJobDeps, payload: unknown)
     }
   }
 
+  // A pool whose runners GitHub sends no jobs creates none: answered 2xx, so GitHub records no failure and the
+  // reconciler does not redeliver it; the job stays queued here and gets a VM once the pool may grow again.
+  const blocked = deps.scaleUpBlockedReason?.(pool.name);
+  if (blocked !== undefined) {
+    const reason = `scale-up stopped: ${blocked}`;
+    tracked.outcome = 'blocked';
+    decide(deps, tracked, pool, 'blocked', { reason });
+    return { ...base, outcome: 'blocked', pool: pool.name, reason };
+  }
+
   const instance = instanceNameFor(pool.instanceNamePrefix, job.id, tracked.attempt);
   const scaler = deps.scalers.get(pool.name)!;
   // Past the deadline the request carries on: a VM Compute accepts late is found by the job's redelivery.
@@ -208,7 +220,8 @@ function decide(
     outcome,
     ...fields,
   };
-  if (outcome === 'at-capacity' || outcome === 'failed') deps.logger.warn(line, 'no VM for queued job');
+  if (outcome === 'at-capacity' || outcome === 'failed' || outcome === 'blocked')
+    deps.logger.warn(line, 'no VM for queued job');
   else
     deps.logger.info(
       line,

@@ -65,6 +65,13 @@ export { createPoolScaler } from './pool-scaler.js';
 export type { CreateOutcome, MigView, PoolScaler, PoolScalerOptions } from './pool-scaler.js';
 export { reapPool } from './reap-pool.js';
 export type { ReaperDecision, ReapPoolDeps } from './reap-pool.js';
+export { createRunnerVersionCheck } from './runner-version-check.js';
+export type {
+  PoolVersionState,
+  ReleasesRead,
+  RunnerVersionCheck,
+  RunnerVersionCheckOptions,
+} from './runner-version-check.js';
 export { createWebhookHandler } from './receive-webhook.js';
 export type { WebhookDeps } from './receive-webhook.js';
 export { createReconcileHandler, createReconciler } from './reconcile.js';

@@ -37,6 +37,8 @@ export interface RunnerView {
   status: string;
   busy: boolean;
   labels: string[];
+  /** The actions/runner version it reported when it connected; null before it has. */
+  version: string | null;
 }
 
 /** One VM of a pool's MIGs with its runner, or one runner of the pool whose VM is gone. Times in ms. */
@@ -130,6 +132,7 @@ const view = (runner: RunnerInfo): RunnerView => ({
   status: runner.status,
   busy: runner.busy,
   labels: [...runner.labels],
+  version: runner.version,
 });
 
 /** Busy before idle, online before offline, then the newest: the runner a VM is running now. */

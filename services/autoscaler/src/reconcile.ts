@@ -20,6 +20,7 @@ import type { CreateOutcome, PoolScaler } from './pool-scaler.js';
 import { reapPool } from './reap-pool.js';
 import type { ReaperDecision } from './reap-pool.js';
 import type { InstanceIdOfLabels } from './runner-instance-id.js';
+import type { RunnerVersionCheck } from './runner-version-check.js';
 import { minIdleAt } from './warm-pool.js';
 
 export interface ReconcileDeps {
@@ -44,6 +45,8 @@ export interface ReconcileDeps {
   reaper?: Pick<ReaperSettings, 'mode' | 'maxDeletePercent'>;
   /** How runners name their VM (the token proxy's instance-id label); default `instanceIdOfLabels`. */
   instanceIdOf?: InstanceIdOfLabels;
+  /** Judges each pool's reported runner versions and stops the scale-up of a pool past GitHub's window. */
+  versions?: RunnerVersionCheck;
 }
 
 /** What one pool's reconciliation did. */
@@ -64,6 +67,8 @@ export interface PoolReconciliation {
   rows: Partial<Record<RowState, number>> | null;
   /** What the reaper decided, one entry per row it looked at (kept VMs left out). */
   reaped: ReaperDecision[];
+  /** Why no VM was requested for the shortfall or the warm pool (a runner version past GitHub's window). */
+  scaleUpBlockedReason?: string;
 }
 
 /** The answer of `POST /reconcile`. */
@@ -451,15 +456,22 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
     const queued = fleet.queuedJobs(pool.name);
     result.queued = queued.length;
     if ((queued.length === 0 && result.minIdle === 0) || rows === undefined) return;
-    // Rows whose VM will take no job: running one, dead, never registered, being deleted, or kept and
-    // not idle (someone is working on it).
+    const blocked = deps.versions?.scaleUpBlockedReason(pool.name);
+    if (blocked !== undefined) {
+      result.scaleUpBlockedReason = blocked; // logged when it began, and in this run's summary
+      return;
+    }
+    // Rows whose VM will take no job: running one, dead, never registered, being deleted, kept and not
+    // idle (someone is working on it), or on a runner version past GitHub's window.
     const taken = new Set(
       rows
         .filter(
           (row) =>
             row.instance !== null &&
             (['busy', 'lost', 'unregistered', 'deleting'].includes(row.state) ||
-              (row.keep === true && row.state !== 'idle')),
+              (row.keep === true && row.state !== 'idle') ||
+              // Its runner reports a release GitHub sends no jobs to: idle, but no use to a queued job.
+              deps.versions?.isPastDeadline(row.runner?.version ?? null) === true),
         )
         .map((row) => row.instance!),
     );
@@ -512,6 +524,8 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       pools: {},
       problems: [],
     };
+    // Read alongside the rest of the run (cached for hours; never throws): each pool's join is judged on it.
+    const releases = deps.versions?.readReleases();
     try {
       const events = byEvent(await readDeliveries(summary));
       await redeliver(events, summary);
@@ -575,6 +589,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
         }
         await moveStuck(pool, scaler, lists, result, summary);
         const rows = await join(pool, scaler, lists, runners, kept, summary);
+        if (releases) deps.versions!.judge(pool, rows, await releases);
         let reaped: ReadonlySet<string> = new Set();
         if (rows) {
           result.rows = {};
@@ -602,6 +617,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
               minIdle: p.minIdle,
               warmRequested: p.warmRequested.length,
               reaped: p.reaped.filter((d) => d.outcome === 'deleted').length,
+              ...(p.scaleUpBlockedReason !== undefined && { scaleUpBlocked: true }),
             },
           ]),
         ),

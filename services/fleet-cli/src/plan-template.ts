@@ -1,5 +1,6 @@
 import type { protos } from '@google-cloud/compute';
-import { parseRunnerVersion, RUNNER_SHA256_KEY, RUNNER_VERSION_KEY } from '#fleet-status';
+import { parseRunnerVersion } from '#shared';
+import { RUNNER_SHA256_KEY, RUNNER_VERSION_KEY } from '#fleet-status';
 
 type InstanceTemplate = protos.google.cloud.compute.v1.IInstanceTemplate;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envInteger, IapViewersError, parseEnv, parseIapViewers } from '#shared';
+import { commonEnvShape, envInteger, IapViewersError, parseEnv, parseIapViewers } from '#shared';
 import type { CommonConfig, Env, IapViewers } from '#shared';
 import { parseComputeEndpoint } from '#shared';
 import type { ComputeClientEndpoint } from '#shared';
@@ -39,6 +39,8 @@ const httpUrl = (what: string) =>
 
 const envSchema = z.object({
   PORT: envInteger(0, 65535, 'must be a port number').default(8080),
+  // The other services' HOST (the sandbox listens on loopback only).
+  HOST: commonEnvShape.HOST,
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
   IAP_AUDIENCE: z
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): FleetStatusConfig {
     releasesCacheMs: data.RUNNER_RELEASES_CACHE_MINUTES * 60_000,
     snapshotTtlMs: data.SNAPSHOT_TTL_SECONDS * 1000,
   };
+  if (data.HOST !== undefined) config.host = data.HOST;
   if (data.GOOGLE_CLOUD_PROJECT !== undefined) config.projectId = data.GOOGLE_CLOUD_PROJECT;
   if (data.COMPUTE_API_ENDPOINT !== undefined) config.computeEndpoint = data.COMPUTE_API_ENDPOINT;
   return config;

@@ -9,8 +9,8 @@ import { createComputeRolloutReader } from './compute-rollouts.js';
 import type { ComputeRolloutReader } from './compute-rollouts.js';
 import type { FleetStatusConfig } from './config.js';
 import { describeStatus } from './describe-status.js';
-import { createRunnerReleasesApi } from './github-releases.js';
-import type { RunnerReleasesApi } from './github-releases.js';
+import { createRunnerReleasesApi } from '#shared';
+import type { RunnerReleasesApi } from '#shared';
 import { createStatusSnapshots } from './status-snapshots.js';
 import type { StatusSnapshots } from './status-snapshots.js';
 
@@ -52,7 +52,12 @@ export function createService(
   const compute = overrides.compute ?? createComputeRolloutReader({ ...config.computeEndpoint, auth });
   const releases =
     overrides.releases ??
-    createRunnerReleasesApi({ baseUrl: config.githubApiUrl, cacheMs: config.releasesCacheMs, now });
+    createRunnerReleasesApi({
+      baseUrl: config.githubApiUrl,
+      cacheMs: config.releasesCacheMs,
+      userAgent: 'gce-github-runners-fleet-status',
+      now,
+    });
   const status = createStatusSnapshots(
     () => describeStatus({ fleet, compute, releases, logger, now }),
     config.snapshotTtlMs,

@@ -11,18 +11,19 @@ import type {
   RunnerView,
   ScaleDecision,
 } from './fleet-view.js';
-import type { RunnerReleasesApi } from './github-releases.js';
+import type { RunnerReleasesApi } from '#shared';
 import { parseMigRef } from './mig-ref.js';
-import { oldestVersion, versionDeadline } from './runner-version-deadline.js';
-import type { RunnerRelease, VersionDeadline } from './runner-version-deadline.js';
+import { compareRunnerVersions, oldestVersion, parseRunnerVersion, versionDeadline } from '#shared';
+import type { RunnerRelease, VersionDeadline } from '#shared';
 
 /**
- * Where a VM's runner version comes from, said on the page: GitHub's runner API has no version field
- * (https://docs.github.com/rest/actions/self-hosted-runners), so the page shows what the VM's instance template
- * installs.
+ * Where a pool's runner version comes from, said on the page: the version each runner reported when it
+ * connected (the runner object's `version`, https://docs.github.com/rest/actions/self-hosted-runners#list-self-hosted-runners-for-an-organization),
+ * as the autoscaler's join of VMs and runners carries it; a template's `github-runner-version` is what new
+ * VMs get.
  */
 export const VERSION_SOURCE =
-  "the github-runner-version metadata of each VM's instance template: what its startup script installs (or finds already installed in a baked image). GitHub's runner API does not report the version a runner registered with.";
+  "the version each runner reported to GitHub when it connected (the runner API's version field, carried by the autoscaler's join of VMs and runners); the 30-day window counts from the oldest of them. A template's github-runner-version metadata is what new VMs get, and is judged only when no runner reports a version.";
 
 /** A template a MIG uses or aims at, with its role in a rollout. */
 export interface TemplateUse {
@@ -61,7 +62,8 @@ export interface VmStatus {
   currentAction: string | null;
   instanceStatus: string | null;
   template: string | null;
-  runnerVersion: string | null;
+  /** The `github-runner-version` of the VM's template: what it was made to install. */
+  templateVersion: string | null;
   /** The autoscaler's word for the row (`idle`, `busy`, `booting`, `runner-left`, …); null without its join. */
   state: string | null;
   runner: RunnerView | null;
@@ -78,9 +80,11 @@ export interface PoolStatus {
   queuedJobs: number | null;
   scaleUpBlockedReason: string | null;
   runnerVersion: VersionDeadline & {
-    /** VMs per version (by template); `null` for VMs whose template names none. */
-    versions: Array<{ version: string | null; vms: number }>;
-    /** True when no VM runs and the versions are those new VMs would get. */
+    /** Runners per version they reported, oldest first; `null` counts runners that have not connected yet. */
+    versions: Array<{ version: string | null; runners: number }>;
+    /** The versions the MIGs' current templates (canary and stable) name: what new VMs get. */
+    templateVersions: string[];
+    /** True when no runner reports a version and the deadline judges the templates' versions instead. */
     fromTemplatesOnly: boolean;
   };
   migs: MigStatus[];
@@ -97,7 +101,15 @@ export interface PoolStatus {
 /** What `/status` renders and `/status.json` answers. */
 export interface StatusView {
   generatedAt: string;
-  autoscaler: { generatedAt: string | null; error: string | null };
+  autoscaler: {
+    generatedAt: string | null;
+    error: string | null;
+    /**
+     * Why the autoscaler could not read the actions/runner releases: it then stops no pool for its runner
+     * version (fails open), and the page says so.
+     */
+    releasesError: string | null;
+  };
   releases: { latest: RunnerRelease | null; fetchedAt: string | null; error: string | null };
   versionSource: string;
   pools: PoolStatus[];
@@ -168,7 +180,7 @@ export async function describeStatus(deps: DescribeStatusDeps): Promise<StatusVi
       : { list: null, latest: null, fetchedAt: null, error: message(releasesResult.reason) };
   const view: StatusView = {
     generatedAt: new Date(now).toISOString(),
-    autoscaler: { generatedAt: null, error: null },
+    autoscaler: { generatedAt: null, error: null, releasesError: null },
     releases: { latest: releases.latest, fetchedAt: releases.fetchedAt, error: releases.error },
     versionSource: VERSION_SOURCE,
     pools: [],
@@ -181,6 +193,7 @@ export async function describeStatus(deps: DescribeStatusDeps): Promise<StatusVi
   }
   const fleet: FleetView = fleetResult.value;
   view.autoscaler.generatedAt = fleet.generatedAt || null;
+  view.autoscaler.releasesError = fleet.runnerReleases?.error ?? null;
   view.deliveries = {
     failed: newestFirst(fleet.deliveries.failed, 50),
     redelivered: newestFirst(fleet.deliveries.redelivered, 50),
@@ -221,12 +234,8 @@ export async function describeStatus(deps: DescribeStatusDeps): Promise<StatusVi
   );
 
   view.pools = fleet.pools.map((pool) => describePool(pool, rollouts, templates, releases.list, now));
-  for (const pool of view.pools) {
-    const { level, message: text } = pool.runnerVersion;
-    if (level === 'warn') deps.logger.warn({ pool: pool.name }, `runner version: ${text}`);
-    if (level === 'error' || level === 'expired')
-      deps.logger.error({ pool: pool.name }, `runner version: ${text}`);
-  }
+  // The warnings and errors an alert watches are the autoscaler's reconciler's, one line per pool per run
+  // (reconcile.ts): this page is built only while someone looks at it.
   return view;
 }
 
@@ -271,7 +280,7 @@ function describePool(
         currentAction: member.currentAction,
         instanceStatus: member.instanceStatus,
         template: template === null ? null : templateName(template),
-        runnerVersion: template === null ? null : (templates.get(template)?.runnerVersion ?? null),
+        templateVersion: template === null ? null : (templates.get(template)?.runnerVersion ?? null),
         state: row?.state || null,
         runner: row?.runner ?? null,
         ageSeconds: row ? ageOf(row, now) : null,
@@ -297,7 +306,7 @@ function describePool(
       currentAction: row.currentAction ?? null,
       instanceStatus: row.status ?? row.instanceStatus ?? null,
       template: null,
-      runnerVersion: null,
+      templateVersion: null,
       state: row.state || null,
       runner: row.runner ?? null,
       ageSeconds: ageOf(row, now),
@@ -305,14 +314,38 @@ function describePool(
     });
   }
 
-  const running = vms.filter((vm) => vm.template !== null && !leaving(vm.currentAction));
+  // What the runners reported when they connected (every runner of the join: one whose VM is gone still
+  // takes jobs while online); runners that have not connected yet have no version.
   const counts = new Map<string | null, number>();
-  for (const vm of running) counts.set(vm.runnerVersion, (counts.get(vm.runnerVersion) ?? 0) + 1);
-  const fromTemplatesOnly = running.length === 0;
-  const candidates = fromTemplatesOnly
-    ? migs.flatMap((m) => m.templates.filter((t) => t.role !== 'previous').map((t) => t.runnerVersion))
-    : [...counts.keys()];
-  const deadline = versionDeadline(oldestVersion(candidates), releases, now);
+  for (const vm of vms) {
+    if (!vm.runner || leaving(vm.currentAction)) continue;
+    const version = vm.runner.version ?? null;
+    counts.set(version, (counts.get(version) ?? 0) + 1);
+  }
+  const reported = [...counts.keys()].filter((v): v is string => v !== null);
+  const templateVersions = [
+    ...new Set(
+      migs.flatMap((m) =>
+        m.templates
+          .filter((t) => t.role !== 'previous' && t.runnerVersion !== null)
+          .map((t) => t.runnerVersion!),
+      ),
+    ),
+  ];
+  const fromTemplatesOnly = oldestVersion(reported) === null;
+  const deadline = versionDeadline(
+    oldestVersion(fromTemplatesOnly ? templateVersions : reported),
+    releases,
+    now,
+  );
+  const byVersion = (a: string | null, b: string | null) =>
+    a === null
+      ? 1
+      : b === null
+        ? -1
+        : parseRunnerVersion(a) && parseRunnerVersion(b)
+          ? compareRunnerVersions(a, b)
+          : a.localeCompare(b);
   return {
     name: pool.name,
     labels: pool.labels,
@@ -322,7 +355,10 @@ function describePool(
     scaleUpBlockedReason: pool.scaleUpBlockedReason ?? null,
     runnerVersion: {
       ...deadline,
-      versions: [...counts].map(([version, n]) => ({ version, vms: n })),
+      versions: [...counts]
+        .sort(([a], [b]) => byVersion(a, b))
+        .map(([version, n]) => ({ version, runners: n })),
+      templateVersions: templateVersions.sort(byVersion),
       fromTemplatesOnly,
     },
     migs,

@@ -27,6 +27,8 @@ export const runnerViewSchema = z.object({
   status: text,
   busy: z.boolean().catch(false),
   labels: z.array(z.string()).catch([]),
+  /** The actions/runner version it reported when it connected; null before it has. */
+  version: z.string().max(64).nullable().optional().catch(null),
 });
 export type RunnerView = z.output<typeof runnerViewSchema>;
 
@@ -123,6 +125,12 @@ export const fleetViewSchema = z.object({
   deliveries: z
     .object({ failed: list(deliveryRecordSchema), redelivered: list(deliveryRecordSchema) })
     .catch({ failed: [], redelivered: [] }),
+  /** The releases as the autoscaler's reconciler read them to judge runner versions (and stop pools). */
+  runnerReleases: z
+    .object({ fetchedAt: optionalText, error: optionalText })
+    .nullable()
+    .optional()
+    .catch(null),
 });
 /** The fleet view, as parsed. */
 export type FleetView = z.output<typeof fleetViewSchema>;

@@ -1,5 +1,5 @@
 // The fleet status service's public surface: how to build it, its configuration, and the pieces its tests and
-// `npm run fleet` reuse (the Compute rollout reader, the runner-version deadline).
+// `npm run fleet` reuse (the Compute rollout reader); the runner-version deadline and the releases reader are in #shared.
 export { createApp } from './app.js';
 export type { FleetStatusDeps } from './app.js';
 export { AutoscalerFleetError, createAutoscalerFleetApi } from './autoscaler-fleet.js';
@@ -28,21 +28,9 @@ export type { FleetStatusOverrides, FleetStatusService } from './create-service.
 export { describeStatus, VERSION_SOURCE } from './describe-status.js';
 export type { MigStatus, PoolStatus, StatusView, TemplateUse, VmStatus } from './describe-status.js';
 export type { FleetView } from './fleet-view.js';
-export { createRunnerReleasesApi, RunnerReleasesError } from './github-releases.js';
-export type { RunnerReleaseList, RunnerReleasesApi } from './github-releases.js';
 export { escapeHtml, html, SafeHtml } from './html.js';
 export { formatMigRef, parseMigRef, regionOf } from './mig-ref.js';
 export type { MigRef } from './mig-ref.js';
 export { REFRESH_SECONDS, renderStatusPage, STATUS_PAGE_CSP } from './render-status-page.js';
-export {
-  compareRunnerVersions,
-  ERROR_AFTER_DAYS,
-  oldestVersion,
-  parseRunnerVersion,
-  UPDATE_WINDOW_DAYS,
-  versionDeadline,
-  WARN_AFTER_DAYS,
-} from './runner-version-deadline.js';
-export type { DeadlineLevel, RunnerRelease, VersionDeadline } from './runner-version-deadline.js';
 export { createStatusSnapshots } from './status-snapshots.js';
 export type { StatusSnapshots } from './status-snapshots.js';

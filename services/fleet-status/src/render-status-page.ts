@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import { html, SafeHtml } from './html.js';
 import type { MigStatus, PoolStatus, StatusView, VmStatus } from './describe-status.js';
 import type { DeliveryRecord } from './fleet-view.js';
-import type { DeadlineLevel } from './runner-version-deadline.js';
-import { ERROR_AFTER_DAYS, UPDATE_WINDOW_DAYS, WARN_AFTER_DAYS } from './runner-version-deadline.js';
+import type { DeadlineLevel } from '#shared';
+import { ERROR_AFTER_DAYS, UPDATE_WINDOW_DAYS, WARN_AFTER_DAYS } from '#shared';
 
 /** How often the page reloads itself (`<meta http-equiv="refresh">`), in seconds. */
 export const REFRESH_SECONDS = 30;
@@ -157,12 +157,13 @@ function vmRow(vm: VmStatus): SafeHtml {
     <td>${dash(vm.currentAction)}</td>
     <td>${dash(vm.instanceStatus)}</td>
     <td>
-      ${vm.template ? html`<code>${vm.template}</code> <span class="muted">${vm.runnerVersion ?? '?'}</span>` : dash(null)}
+      ${vm.template ? html`<code>${vm.template}</code> <span class="muted">${vm.templateVersion ?? '?'}</span>` : dash(null)}
     </td>
     <td>${state ? badge(state, state) : dash(null)}</td>
     <td>
       ${runner ? html`<code>${runner.name}</code> <span class="muted">#${runner.id}</span>` : dash(null)}
     </td>
+    <td>${runner?.version ? html`<code>${runner.version}</code>` : dash(null)}</td>
     <td>${runner ? runner.status : dash(null)}</td>
     <td>${runner ? (runner.busy ? badge('busy', 'busy') : 'idle') : dash(null)}</td>
     <td>${runner ? runner.labels.join(', ') : dash(null)}</td>
@@ -202,15 +203,20 @@ function deliveryTable(records: readonly DeliveryRecord[], now: number): SafeHtm
 function poolSection(pool: PoolStatus, now: number): SafeHtml {
   const v = pool.runnerVersion;
   const versions = v.versions
-    .map((entry) => `${entry.version ?? 'unknown'} on ${entry.vms} VM${entry.vms === 1 ? '' : 's'}`)
+    .map(
+      (entry) =>
+        `${entry.version ?? 'not connected yet'}: ${entry.runners} runner${entry.runners === 1 ? '' : 's'}`,
+    )
     .join(', ');
+  const newVms = v.templateVersions.length > 0 ? v.templateVersions.join(', ') : 'unknown';
   const levelClass =
     v.level === 'error' || v.level === 'expired' ? 'error' : v.level === 'warn' ? 'warn' : '';
   return html`<section id="pool-${pool.name}">
     <h2>${pool.name} <span class="muted">${pool.labels.join(', ')}</span></h2>
-    ${pool.scaleUpBlockedReason ? html`<div class="alert error">Scale-up stopped: ${pool.scaleUpBlockedReason}</div>` : ''}
+    ${pool.scaleUpBlockedReason ? html`<div class="alert error blocked"><strong>Scale-up stopped:</strong> ${pool.scaleUpBlockedReason}</div>` : ''}
     <div class="${levelClass ? `alert ${levelClass}` : 'version'}">${badge(v.level, LEVEL_WORDS[v.level])}
-      Runner version: ${v.message}.${versions ? html` <span class="muted">(${versions})</span>` : ''}${v.fromTemplatesOnly && v.version ? html` <span class="muted">(no VM runs: the version of the templates new VMs get)</span>` : ''}
+      Runner version: ${v.message}.${v.fromTemplatesOnly && v.version ? html` <span class="muted">(no runner reports a version: judged on the templates' version)</span>` : ''}
+      <div class="versions">Runners report: ${versions || html`<span class="muted">none</span>`} · new VMs get: <code>${newVms}</code></div>
       ${v.level === 'expired' ? html`<br />New VMs would register and never get a job: roll out a newer template (<code>npm run fleet -- rollout canary</code>).` : ''}</div>
 
     <h3>MIGs</h3>
@@ -235,6 +241,7 @@ function poolSection(pool: PoolStatus, now: number): SafeHtml {
                 <th>Template (runner)</th>
                 <th>State</th>
                 <th>Runner</th>
+                <th>Reported version</th>
                 <th>Runner status</th>
                 <th>Busy</th>
                 <th>Labels</th>
@@ -391,6 +398,16 @@ export function renderStatusPage(view: StatusView, viewer: { email: string }): s
         <main>
           ${view.autoscaler.error ? html`<div class="alert error">The autoscaler's fleet view could not be read: ${view.autoscaler.error}</div>` : ''}
           ${view.releases.error ? html`<div class="alert warn">actions/runner releases: ${view.releases.error}${view.releases.fetchedAt ? html` (showing the list read ${when(view.releases.fetchedAt, now)})` : ''}</div>` : ''}
+          ${view.autoscaler.releasesError ? html`<div class="alert warn">The autoscaler cannot read the actions/runner releases (${view.autoscaler.releasesError}): it stops no pool for an outdated runner version until it can.</div>` : ''}
+          ${view.pools
+            .filter((pool) => pool.scaleUpBlockedReason)
+            .map(
+              (pool) =>
+                html`<div class="alert error blocked">
+                  <strong>Pool <a href="#pool-${pool.name}">${pool.name}</a> creates no VMs:</strong>
+                  ${pool.scaleUpBlockedReason}
+                </div>`,
+            )}
           <div class="cards">${view.pools.map(poolCard)}</div>
           ${view.pools.map((pool) => poolSection(pool, now))}
           <h2>Deliveries</h2>

@@ -107,7 +107,7 @@ describe('fleet status page in chromium', () => {
     const cpu = page.locator('section#pool-linux-cpu');
     await expect(cpu.locator('h2').innerText()).resolves.toMatch(/^linux-cpu/);
     const busyVm = cpu.locator('table.vms tr', { hasText: 'gh-cpu-8812001' });
-    await expect(busyVm.innerText()).resolves.toMatch(/gh-cpu-8812001\s+#41\s+online\s+busy/);
+    await expect(busyVm.innerText()).resolves.toMatch(/gh-cpu-8812001\s+#41\s+2\.329\.0\s+online\s+busy/);
     await expect(cpu.locator('table.vms tr', { hasText: 'gh-cpu-8812002' }).innerText()).resolves.toMatch(
       /gh-cpu-8812002\s+#42/,
     );

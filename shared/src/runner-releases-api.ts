@@ -1,6 +1,6 @@
 import { Octokit } from '@octokit/core';
 import { z } from 'zod';
-import { withDeadline } from '#shared';
+import { withDeadline } from './with-deadline.js';
 import { parseRunnerVersion } from './runner-version-deadline.js';
 import type { RunnerRelease } from './runner-version-deadline.js';
 
@@ -33,6 +33,8 @@ export interface RunnerReleasesApiOptions {
   retryAfterFailureMs?: number;
   /** Deadline of one read, in ms. Default 5000. */
   timeoutMs?: number;
+  /** The `User-Agent` GitHub asks every caller to send; default `gce-github-runners`. */
+  userAgent?: string;
   now?: () => number;
   fetch?: typeof globalThis.fetch;
 }
@@ -58,7 +60,7 @@ export function createRunnerReleasesApi(options: RunnerReleasesApiOptions): Runn
   const timeoutMs = options.timeoutMs ?? 5000;
   const octokit = new Octokit({
     baseUrl: options.baseUrl,
-    userAgent: 'gce-github-runners-fleet-status',
+    userAgent: options.userAgent ?? 'gce-github-runners',
     ...(options.fetch && { request: { fetch: options.fetch } }),
   });
   let cached: RunnerReleaseList | undefined;
