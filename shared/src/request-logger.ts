@@ -32,13 +32,23 @@ export function maskQuery(url: string): string {
 export function createRequestLogger(logger: Logger, options: RequestLoggerOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
-    const trace = parseTraceContext(req.get('x-cloud-trace-context'));
-    const log = logger.child(traceLogFields(trace, options.projectId));
-    res.locals.log = log;
+    // The child logger is made when something logs, not for every request: most requests log nothing
+    // but their one line, and none at all when that line's level is off.
+    let log: Logger | undefined;
+    const requestLogger = (): Logger => {
+      if (log === undefined) {
+        const trace = parseTraceContext(req.get('x-cloud-trace-context'));
+        log = trace ? logger.child(traceLogFields(trace, options.projectId)) : logger;
+      }
+      return log;
+    };
+    Object.defineProperty(res.locals, 'log', { get: requestLogger, enumerable: true, configurable: true });
     res.on('finish', () => {
+      const status = res.statusCode;
+      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
       const userAgent = req.get('user-agent');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const status = res.statusCode;
       const line = {
         httpRequest: {
           requestMethod: req.method,
@@ -51,10 +61,7 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
           protocol: `HTTP/${req.httpVersion}`,
         },
       };
-      const message = `${req.method} ${abbreviate(req.path)} ${status}`;
-      if (status >= 500) log.error(line, message);
-      else if (status >= 400) log.warn(line, message);
-      else log.info(line, message);
+      requestLogger()[level](line, `${req.method} ${abbreviate(req.path)} ${status}`);
     });
     next();
   };
