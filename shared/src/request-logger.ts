@@ -23,8 +23,11 @@ export function maskQuery(url: string): string {
   return `${url.slice(0, at)}?${names.join('&')}`;
 }
 
+/** Where a request's logger is made ({@link requestLog} reads it): a function, so it is made when first used. */
+const REQUEST_LOGGER = 'requestLogger';
+
 /**
- * Gives each request a child logger (`res.locals.log`) carrying its trace, and writes one line per
+ * Gives each request a child logger ({@link requestLog}) carrying its trace, and writes one line per
  * request when the response ends, with an `httpRequest` Cloud Logging understands. Headers are never
  * logged: the `Authorization` header holds the caller's identity token. The URL, path and User-Agent, which
  * the caller chooses, are cut to {@link abbreviate}'s length.
@@ -42,7 +45,7 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
       }
       return log;
     };
-    Object.defineProperty(res.locals, 'log', { get: requestLogger, enumerable: true, configurable: true });
+    res.locals[REQUEST_LOGGER] = requestLogger;
     res.on('finish', () => {
       const status = res.statusCode;
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
@@ -69,5 +72,5 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
 
 /** The request's logger, or the given fallback outside a logged request. */
 export function requestLog(res: Response, fallback: Logger): Logger {
-  return (res.locals.log as Logger | undefined) ?? fallback;
+  return (res.locals[REQUEST_LOGGER] as (() => Logger) | undefined)?.() ?? fallback;
 }
