@@ -169,6 +169,8 @@ export async function withSandbox<T>(
   const sandbox = await startSandbox({
     proxyPort: 0,
     deleterPort: 0,
+    // Free ports for every service: other sandboxes may run on the machine (their defaults are fixed).
+    autoscalerPort: 0,
     githubLatencyMs: options.githubLatencyMs,
     vms: { presubmit: 1, postsubmit: 4 },
     serviceEnv: { LOG_LEVEL: 'warn', ...serviceEnv },

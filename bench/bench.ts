@@ -38,7 +38,7 @@ import type { LoadResult } from './run-load.js';
 import { upstreamRatioNote, upstreamRow } from './upstream-rows.js';
 import { residentMemoryMiB } from './resident-memory.js';
 import { measureTargets } from './targets.js';
-import { keepProfileOf, profilesIn } from './cpu-profile.js';
+import { keepProfileOf, profilesIn, removeNewProfiles } from './cpu-profile.js';
 
 async function main(): Promise<void> {
   let options: BenchOptions;
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
   const profiling =
     profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` };
   let proxyPid: number | undefined;
+  let ceilingPid: number | undefined;
   const profilesBefore = new Set(profileDir === undefined ? [] : profilesIn(profileDir));
   await withSandbox(options, audit, profiling, async (sandbox) => {
     proxyPid = sandbox.servicePids.tokenProxy;
@@ -91,8 +92,9 @@ async function main(): Promise<void> {
         next: () => bearer(warm.next()),
       },
     });
-    const ceilings = await ceilingRows(sandbox, options, audit);
+    const ceilings = await ceilingRows(sandbox, options, audit, profileDir);
     ceiling = ceilings.byConcurrency;
+    ceilingPid = ceilings.pid;
     rows.push(...ceilings.rows);
     rows.push(
       ...(await registerRows(
@@ -133,8 +135,13 @@ async function main(): Promise<void> {
   });
   if (profileDir !== undefined && proxyPid !== undefined) {
     notes.push(
-      `CPU profile of the token proxy: ${keepProfileOf(profileDir, proxyPid, profilesBefore) ?? 'not written'}.`,
+      `CPU profile of the token proxy: ${keepProfileOf(profileDir, proxyPid, 'token-proxy') ?? 'not written'}.`,
     );
+    if (ceilingPid !== undefined)
+      notes.push(
+        `CPU profile of the ceiling: ${keepProfileOf(profileDir, ceilingPid, 'ceiling') ?? 'not written'}.`,
+      );
+    removeNewProfiles(profileDir, profilesBefore);
   }
 
   if (!options.registerOnly) {

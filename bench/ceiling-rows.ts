@@ -21,18 +21,21 @@ import type { LoadResult } from './run-load.js';
  * The ceiling (bench/ceiling-server.ts: a bare Express route that reads the body, verifies the RS256
  * identity token and answers JSON) at each concurrency, with the same requests as `/register`: the same
  * body, a different valid identity token of the sandbox's issuer each time, for the proxy's audience.
+ * With `profileDir`, the ceiling writes a CPU profile there too (`node --cpu-prof`).
  */
 export async function ceilingRows(
   sandbox: Sandbox,
   options: BenchOptions,
   audit: LogAudit,
-): Promise<{ rows: LoadRow[]; byConcurrency: Map<number, LoadResult> }> {
+  profileDir?: string,
+): Promise<{ rows: LoadRow[]; byConcurrency: Map<number, LoadResult>; pid: number | undefined }> {
   const port = await freePort();
   const ceiling = spawnNode(path.join(repoRoot(), TOOL_ENTRY_POINTS['ceiling-server']), {
     PATH: process.env.PATH ?? '',
     PORT: String(port),
     ID_TOKEN_CERTS_URL: sandbox.issuer.certsUrl,
     AUTH_AUDIENCE: sandbox.proxyUrl,
+    ...(profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` }),
   });
   const byConcurrency = new Map<number, LoadResult>();
   const rows: LoadRow[] = [];
@@ -67,5 +70,5 @@ export async function ceilingRows(
   } finally {
     await ceiling.stop();
   }
-  return { rows, byConcurrency };
+  return { rows, byConcurrency, pid: ceiling.child.pid };
 }

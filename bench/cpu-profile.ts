@@ -58,22 +58,24 @@ export function topSelfTime(profile: CpuProfile, top = 10): SelfTimeEntry[] {
     .map(([where, us]) => ({ where, selfMs: us / 1000, percent: (100 * us) / Math.max(1, busyUs) }));
 }
 
+/** Removes the V8 profiles written into `dir` since `before` ({@link profilesIn}) that nobody kept. */
+export function removeNewProfiles(dir: string, before: ReadonlySet<string>): void {
+  for (const name of profilesIn(dir)) if (!before.has(name)) fs.rmSync(path.join(dir, name), { force: true });
+}
+
 /**
- * Keeps the profile process `pid` wrote into `dir` (as `token-proxy.cpuprofile`) and removes the other
- * services' profiles of the same run (every service of a sandbox inherits NODE_OPTIONS): the files not in
- * `before` ({@link profilesIn} before the run). Returns the kept
+ * Keeps the profile process `pid` wrote into `dir` as `<name>.cpuprofile` (every service of a sandbox
+ * inherits NODE_OPTIONS and writes one; {@link removeNewProfiles} removes the rest). Returns the kept
  * file's path and its top self-time entries, or undefined when `pid` wrote none.
  */
-export function keepProfileOf(dir: string, pid: number, before: ReadonlySet<string>): string | undefined {
-  const names = profilesIn(dir).filter((name) => !before.has(name));
-  const own = names.find((name) => name.split('.')[3] === String(pid));
-  for (const name of names) if (name !== own) fs.rmSync(path.join(dir, name), { force: true });
+export function keepProfileOf(dir: string, pid: number, name: string): string | undefined {
+  const own = profilesIn(dir).find((file) => file.split('.')[3] === String(pid));
   if (own === undefined) return undefined;
-  const kept = path.join(dir, 'token-proxy.cpuprofile');
+  const kept = path.join(dir, `${name}.cpuprofile`);
   fs.renameSync(path.join(dir, own), kept);
   const top = topSelfTime(JSON.parse(fs.readFileSync(kept, 'utf8')) as CpuProfile, 12);
   const lines = top.map((e) => `${e.percent.toFixed(1)}% ${e.selfMs.toFixed(0)} ms ${e.where}`);
-  process.stderr.write(`Top self time of the token proxy (${kept}):\n  ${lines.join('\n  ')}\n`);
+  process.stderr.write(`Top self time of the ${name} (${kept}):\n  ${lines.join('\n  ')}\n`);
   return `${kept}; top self time: ${top
     .slice(0, 10)
     .map((e) => `${e.where} ${e.percent.toFixed(1)}%`)

@@ -1191,7 +1191,9 @@ describe("GitHub's write budget, split across the services (deploy/lib.sh)", () 
       expect(spent.proxy).toBeLessThanOrEqual(proxyShare);
       expect(spent.autoscaler).toBeLessThanOrEqual(autoscalerShare);
       // The shares are used, not wasted: within one write a minute of each.
-      expect(spent.proxy).toBeGreaterThan(proxyShare - 5 * Number(env.PROXY_MAX_INSTANCES ?? 3));
+      expect(spent.proxy).toBeGreaterThan(
+        proxyShare - 5 * Number((env as Record<string, string>).PROXY_MAX_INSTANCES ?? 3),
+      );
       expect(spent.autoscaler).toBeGreaterThan(autoscalerShare - 5);
       expect(spent.proxy + spent.autoscaler).toBeLessThanOrEqual(900);
     },
