@@ -10,6 +10,7 @@
  * whose numbers mean nothing, only to a file `--out` names).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { SANDBOX_ORG } from '#sandbox/sandbox';
 import {
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   const audit: LogAudit = { lines: [], secrets: new Set() };
   const notes: string[] = [];
   const started = Date.now();
+  const loadAtStart = os.loadavg()[0]!;
   const here = process.env.INIT_CWD ?? process.cwd();
   const profileDir = options.cpuProfDir === undefined ? undefined : path.resolve(here, options.cpuProfDir);
 
@@ -231,7 +233,7 @@ async function main(): Promise<void> {
   const targets = measureTargets(rows, processes, options.stormSize, storms);
 
   const report = renderReport(
-    reportMeta(options, { started, auditLines: audit.lines.length, notes }),
+    reportMeta(options, { started, loadAtStart, auditLines: audit.lines.length, notes }),
     rows,
     processes,
     targets,

@@ -6,6 +6,8 @@ import type { ReportMeta } from './render-report.js';
 /** What one run adds to the report's header: when it started, the audited log lines, its own notes. */
 export interface RunFacts {
   started: number;
+  /** The machine's 1-minute load average when the run started (os.loadavg), 0 where unknown. */
+  loadAtStart: number;
   auditLines: number;
   notes: readonly string[];
 }
@@ -20,6 +22,7 @@ export function reportMeta(options: BenchOptions, run: RunFacts): ReportMeta {
       `${options.quick ? `--quick: at most ${options.maxRequestsPerRun} requests or ${options.durationSeconds} s per run` : `${options.durationSeconds} s per run`} (DELETE rows: a fixed number of VMs); fake GitHub adds ${options.githubLatencyMs} ms per request; services from dist/ as child processes at LOG_LEVEL=warn; autocannon in the bench process, which also hosts the fakes`,
       'Every request carries a different valid identity token from a pre-minted pool, so RS256 verification runs on each.',
       `Total bench time ${((Date.now() - run.started) / 1000).toFixed(0)} s; service log audit: ${run.auditLines} lines, no token, key or identity token found.`,
+      `Machine load (1-minute load average, ${cpus.length} CPUs): ${run.loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end. Other work on the machine takes CPU from every row alike, so compare rows of one run (the ratios), not runs.`,
     ],
     notes: [
       'Upstream calls: REST calls the fake GitHub (proxy rows) or fake Compute API (deleter rows) received during the row. /register rows count the calls of the row’s own scope (a fresh repository per row, so the first request of each row is a cold miss: one installation token and one registration token). Calls / 1000 req is per answered request.',
