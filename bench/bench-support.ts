@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { SANDBOX_ORG, SANDBOX_PROJECT, SERVICE_ACCOUNTS, startSandbox } from '#sandbox/sandbox';
 import type { Sandbox } from '#sandbox/sandbox';
 import type { BenchOptions } from './parse-bench-options.js';
+import { processCpuMs } from './process-cpu.js';
 import { runLoad } from './run-load.js';
 import type { LoadRequest, LoadResult } from './run-load.js';
 
@@ -85,14 +86,19 @@ export const forRepo = (repo: string) => (call: { path: string; body: unknown })
   (call.path.endsWith('/access_tokens') &&
     ((call.body as { repositories?: string[] } | undefined)?.repositories ?? []).includes(repo));
 
-/** Runs one load and times it, so upstream calls can be counted inside its window. */
+/**
+ * Runs one load and times it, so upstream calls can be counted inside its window; with `pid`, also the CPU
+ * time that process used meanwhile ({@link processCpuMs}).
+ */
 export async function timedLoad(
   url: string,
   connections: number,
   request: LoadRequest,
   options: BenchOptions,
   amount?: number,
-): Promise<{ load: LoadResult; from: number; to: number }> {
+  pid?: number,
+): Promise<{ load: LoadResult; from: number; to: number; cpuMs?: number }> {
+  const cpuBefore = processCpuMs(pid);
   const from = Date.now();
   const load = await runLoad({
     url,
@@ -102,7 +108,14 @@ export async function timedLoad(
     ...(amount === undefined ? {} : { amount }),
     ...(options.maxRequestsPerRun === undefined ? {} : { maxRequests: options.maxRequestsPerRun }),
   });
-  return { load, from, to: Date.now() };
+  const to = Date.now();
+  const cpuAfter = processCpuMs(pid);
+  return {
+    load,
+    from,
+    to,
+    ...(cpuBefore === undefined || cpuAfter === undefined ? {} : { cpuMs: cpuAfter - cpuBefore }),
+  };
 }
 
 /** Waits until the fake stops receiving calls that `filter` keeps (queued writes draining), at most `capMs`. */
@@ -156,6 +169,8 @@ export async function withSandbox<T>(
   const sandbox = await startSandbox({
     proxyPort: 0,
     deleterPort: 0,
+    // Free ports for every service: other sandboxes may run on the machine (their defaults are fixed).
+    autoscalerPort: 0,
     githubLatencyMs: options.githubLatencyMs,
     vms: { presubmit: 1, postsubmit: 4 },
     serviceEnv: { LOG_LEVEL: 'warn', ...serviceEnv },
@@ -197,7 +212,7 @@ export function postsubmitPool(sandbox: Sandbox, audit: LogAudit, size: number):
   return tokens;
 }
 
-export const withBare = (bare: Map<number, LoadResult>, connections: number) => {
-  const result = bare.get(connections);
-  return result ? { bare: result } : {};
+export const withCeiling = (ceiling: Map<number, LoadResult>, connections: number) => {
+  const result = ceiling.get(connections);
+  return result ? { ceiling: result } : {};
 };

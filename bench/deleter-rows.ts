@@ -1,11 +1,10 @@
 import { SANDBOX_PROJECT, SERVICE_ACCOUNTS } from '#sandbox/sandbox';
 import type { Sandbox } from '#sandbox/sandbox';
 import type { FakeMig } from '#fakes/compute-api';
-import { bearer, hex, log, mintPool, remember, rotation, timedLoad, withBare } from './bench-support.js';
+import { bearer, hex, log, mintPool, remember, rotation, timedLoad } from './bench-support.js';
 import type { LogAudit, VmIdentity } from './bench-support.js';
 import type { BenchOptions } from './parse-bench-options.js';
 import type { LoadRow } from './render-report.js';
-import type { LoadResult } from './run-load.js';
 
 /** VMs asking GET / in turn, over 16 connections. */
 const GET_VMS = 64;
@@ -60,7 +59,6 @@ export async function deleterRows(
   sandbox: Sandbox,
   options: BenchOptions,
   audit: LogAudit,
-  bare: Map<number, LoadResult>,
 ): Promise<{ rows: LoadRow[]; notes: string[] }> {
   const compute = sandbox.compute.controls;
   const rows: LoadRow[] = [];
@@ -88,6 +86,8 @@ export async function deleterRows(
     16,
     { method: 'GET', path: '/', next: () => bearer(getPool.next()) },
     options,
+    undefined,
+    sandbox.servicePids.instanceDeleter,
   );
   rows.push({
     id: 'deleter/get',
@@ -95,7 +95,7 @@ export async function deleterRows(
     connections: 16,
     load: get.load,
     upstreamCalls: compute.calls.length - mark,
-    ...withBare(bare, 16),
+    ...(get.cpuMs === undefined ? {} : { cpuMs: get.cpuMs }),
   });
   log(`deleter GET /: ${get.load.requestsPerSecond.toFixed(0)} req/s`);
 
@@ -120,6 +120,7 @@ export async function deleterRows(
       { method: 'DELETE', path: '/', next: () => bearer(pool.next()) },
       options,
       amount,
+      sandbox.servicePids.instanceDeleter,
     );
     const deletes = compute.calls.slice(mark).filter((call) => call.path.endsWith('/deleteInstances')).length;
     const scenario =
@@ -132,7 +133,7 @@ export async function deleterRows(
       connections: 16,
       load: del.load,
       upstreamCalls: compute.calls.length - mark,
-      ...withBare(bare, 16),
+      ...(del.cpuMs === undefined ? {} : { cpuMs: del.cpuMs }),
     });
     log(
       `deleter DELETE / (${layout}): ${del.load.requestsPerSecond.toFixed(0)} req/s, ${deletes} deleteInstances`,

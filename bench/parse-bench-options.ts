@@ -21,6 +21,15 @@ export interface BenchOptions {
   stormSize: number;
   /** The upstream Go token proxy's binary, run beside ours for the "ours / upstream" ratio. */
   upstreamBin?: string;
+  /**
+   * Only the rows the request path's work is judged by: the ceiling, `/register` with reuse on, and
+   * upstream when given. For before/after comparisons of a change to the proxy.
+   */
+  registerOnly: boolean;
+  /** Where the token proxy writes a V8 CPU profile (`node --cpu-prof`) of its whole run; none when absent. */
+  cpuProfDir?: string;
+  /** VM counts of the `/jitconfig` boot storms (each VM asks once); 100 always, 1000 with `--storm-1000`. */
+  jitStorms: number[];
 }
 
 /** Thrown for flags the benchmark does not understand; `main` prints it with the usage. */
@@ -29,7 +38,7 @@ export class BenchUsageError extends Error {
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [--duration S] [--github-latency-ms MS] [--quick] [--out FILE]
-                          [--upstream-bin PATH]
+                          [--upstream-bin PATH] [--register-only] [--cpu-prof DIR] [--storm-1000]
 
 Measures both services on loopback, as child processes, against the fakes: load, boot storms, cold
 starts and memory. Prints a Markdown report and writes it to bench/results/latest.md. A full run takes
@@ -43,6 +52,11 @@ about 3 minutes on a quiet 2-core machine.
   --upstream-bin PATH     also load the upstream Go token proxy (google-github-actions/
                           github-runner-token-proxy, built by you) with /register at 64 connections against
                           the same fake GitHub, and print the ratio ours / upstream
+  --register-only         only the ceiling, /register with reuse on and the upstream row (before/after
+                          comparisons of the request path)
+  --cpu-prof DIR          run the token proxy with node --cpu-prof, writing its profile into DIR
+  --storm-1000            also the boot storm of 1000 JIT VMs (about six minutes at the default write
+                          spacing); without it the report extrapolates from the storm of 100
   --help                  show this help`;
 
 function number(flag: string, value: string | undefined, min: number, max: number): number {
@@ -64,6 +78,8 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
     switch (flag) {
       case '--quick':
       case '--help':
+      case '--register-only':
+      case '--storm-1000':
         if (inline !== undefined) throw new BenchUsageError(`${flag} takes no value`);
         given.set(flag, 'true');
         break;
@@ -74,6 +90,7 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
       case '--github-latency-ms':
       case '--out':
       case '--upstream-bin':
+      case '--cpu-prof':
         given.set(flag, inline ?? argv[(i += 1)]);
         break;
       default:
@@ -87,8 +104,14 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
   const upstreamBin = given.get('--upstream-bin');
   if (given.has('--upstream-bin') && (upstreamBin === undefined || upstreamBin.trim() === ''))
     throw new BenchUsageError('--upstream-bin needs the path of the upstream proxy binary');
+  const cpuProfDir = given.get('--cpu-prof');
+  if (given.has('--cpu-prof') && (cpuProfDir === undefined || cpuProfDir.trim() === ''))
+    throw new BenchUsageError('--cpu-prof needs a directory');
   return {
     quick,
+    registerOnly: given.has('--register-only'),
+    jitStorms: quick ? [20] : given.has('--storm-1000') ? [100, 1000] : [100],
+    ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
     help: given.has('--help'),
     durationSeconds: given.has('--duration')
       ? number('--duration', given.get('--duration'), 1, 600)

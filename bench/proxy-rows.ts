@@ -14,7 +14,7 @@ import {
   remember,
   rotation,
   timedLoad,
-  withBare,
+  withCeiling,
 } from './bench-support.js';
 import type { LogAudit, VmIdentity } from './bench-support.js';
 import type { BenchOptions } from './parse-bench-options.js';
@@ -33,7 +33,7 @@ export async function registerRows(
   options: BenchOptions,
   audit: LogAudit,
   { id, label }: RowVariant,
-  bare: Map<number, LoadResult>,
+  ceiling: Map<number, LoadResult>,
   drainMs: number | undefined,
 ): Promise<LoadRow[]> {
   const pool = rotation(postsubmitPool(sandbox, audit, 256));
@@ -41,7 +41,7 @@ export async function registerRows(
   for (const connections of CONCURRENCIES) {
     const repo = `bench-${label.replace(/[^a-z0-9]+/g, '-')}-c${connections}-${hex()}`;
     sandbox.github.addRepo(`${SANDBOX_ORG}/${repo}`);
-    const { load, from, to } = await timedLoad(
+    const { load, from, to, cpuMs } = await timedLoad(
       sandbox.proxyUrl,
       connections,
       {
@@ -51,6 +51,8 @@ export async function registerRows(
         next: () => bearer(pool.next()),
       },
       options,
+      undefined,
+      sandbox.servicePids.tokenProxy,
     );
     const upstreamCalls = githubCallsBetween(sandbox, from, to, forRepo(repo));
     log(
@@ -62,7 +64,8 @@ export async function registerRows(
       connections,
       load,
       upstreamCalls,
-      ...withBare(bare, connections),
+      ...(cpuMs === undefined ? {} : { cpuMs }),
+      ...withCeiling(ceiling, connections),
     });
     // Requests autocannon gave up on at the end of the run are still queued for GitHub; let them finish
     // so they do not slow the next row.
@@ -76,13 +79,13 @@ export async function stormRow(
   sandbox: Sandbox,
   options: BenchOptions,
   audit: LogAudit,
-  bare: Map<number, LoadResult>,
+  ceiling: Map<number, LoadResult>,
   { id, label }: RowVariant,
 ): Promise<LoadRow> {
   const pool = rotation(postsubmitPool(sandbox, audit, 256));
   const repo = `bench-storm-${hex()}`;
   sandbox.github.addRepo(`${SANDBOX_ORG}/${repo}`);
-  const { load, from, to } = await timedLoad(
+  const { load, from, to, cpuMs } = await timedLoad(
     sandbox.proxyUrl,
     64,
     {
@@ -93,6 +96,7 @@ export async function stormRow(
     },
     options,
     options.stormSize,
+    sandbox.servicePids.tokenProxy,
   );
   const calls = sandbox.github.controls.calls.filter(
     (call) => call.time >= from && call.time <= to && forRepo(repo)(call),
@@ -105,20 +109,16 @@ export async function stormRow(
     connections: 64,
     load,
     upstreamCalls: calls.length,
-    ...withBare(bare, 64),
+    ...(cpuMs === undefined ? {} : { cpuMs }),
+    ...withCeiling(ceiling, 64),
   };
 }
 
-/** `/jitconfig` at concurrency 16: one presubmit VM per request, since a JIT runner is named after its VM. */
-export async function jitRow(
-  sandbox: Sandbox,
-  options: BenchOptions,
-  audit: LogAudit,
-  { id, label }: RowVariant,
-  expectedRps: number,
-  bare: Map<number, LoadResult>,
-): Promise<{ row: LoadRow; wrapped: number; vms: number }> {
-  const count = Math.ceil(expectedRps * options.durationSeconds * 1.5) + 64;
+/**
+ * `count` fresh presubmit VMs (a JIT runner is named after its VM, so each needs its own) and one identity
+ * token for each, in the same order.
+ */
+export function presubmitVmTokens(sandbox: Sandbox, audit: LogAudit, count: number): string[] {
   const mig = sandbox.migs.presubmit;
   const zones = [`${mig.location}-a`, `${mig.location}-b`];
   const vms: VmIdentity[] = [];
@@ -133,12 +133,26 @@ export async function jitRow(
   }
   const tokens = mintPool(sandbox, sandbox.proxyUrl, SERVICE_ACCOUNTS.presubmit, vms, 1);
   remember(audit, tokens);
-  const pool = rotation(tokens);
-  const { load, from, to } = await timedLoad(
+  return tokens;
+}
+
+/** `/jitconfig` at concurrency 16: one presubmit VM per request, since a JIT runner is named after its VM. */
+export async function jitRow(
+  sandbox: Sandbox,
+  options: BenchOptions,
+  audit: LogAudit,
+  { id, label }: RowVariant,
+  expectedRps: number,
+): Promise<{ row: LoadRow; wrapped: number; vms: number }> {
+  const count = Math.ceil(expectedRps * options.durationSeconds * 1.5) + 64;
+  const pool = rotation(presubmitVmTokens(sandbox, audit, count));
+  const { load, from, to, cpuMs } = await timedLoad(
     sandbox.proxyUrl,
     16,
     { method: 'POST', path: '/jitconfig', body: registerBody(SANDBOX_ORG), next: () => bearer(pool.next()) },
     options,
+    undefined,
+    sandbox.servicePids.tokenProxy,
   );
   const upstreamCalls = githubCallsBetween(sandbox, from, to);
   log(`/jitconfig ${label}: ${load.requestsPerSecond.toFixed(0)} req/s, ${upstreamCalls} GitHub calls`);
@@ -149,7 +163,7 @@ export async function jitRow(
       connections: 16,
       load,
       upstreamCalls,
-      ...withBare(bare, 16),
+      ...(cpuMs === undefined ? {} : { cpuMs }),
     },
     wrapped: pool.wrapped,
     vms: count,

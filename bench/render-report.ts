@@ -8,10 +8,12 @@ export interface LoadRow {
   scenario: string;
   connections: number;
   load: LoadResult;
-  /** The bare server's result at the same concurrency, for the "% of bare" column. */
-  bare?: LoadResult;
+  /** The ceiling server's result at the same concurrency, for the "% of ceiling" column. */
+  ceiling?: LoadResult;
   /** GitHub (or Compute) calls the fake received while the row ran; undefined where not counted. */
   upstreamCalls?: number;
+  /** CPU time (user + system, ms) the serving process used during the row; undefined where not measured. */
+  cpuMs?: number;
 }
 
 /** Cold start and memory of one service. */
@@ -54,6 +56,17 @@ function failures(load: LoadResult): string {
   return parts.join(' ');
 }
 
+/** CPU milliseconds per answered request, or – where not measured. */
+export function cpuMsPerRequest(row: LoadRow): number | undefined {
+  return row.cpuMs === undefined || row.load.requests === 0 ? undefined : row.cpuMs / row.load.requests;
+}
+
+function cpuPerRequest(row: LoadRow): string {
+  const value = cpuMsPerRequest(row);
+  if (value === undefined) return '–';
+  return value < 10 ? value.toFixed(3) : value.toFixed(0);
+}
+
 /** Upstream calls per 1000 answered requests. */
 export function perThousand(calls: number | undefined, load: LoadResult): string {
   if (calls === undefined) return '–';
@@ -71,17 +84,17 @@ export function renderReport(
 ): string {
   const lines = [`# ${meta.title}`, '', ...meta.environment.map((line) => `- ${line}`), ''];
   lines.push(
-    '| Scenario | Conc. | Requests | Req/s | % of bare | p50 ms | p99 ms | Upstream calls | Calls / 1000 req | Errors / non-2xx |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|---|',
+    '| Scenario | Conc. | Requests | Req/s | % of ceiling | p50 ms | p99 ms | CPU ms / req | Upstream calls | Calls / 1000 req | Errors / non-2xx |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   );
   for (const row of rows) {
     const { load } = row;
     const share =
-      row.bare && row.bare.requestsPerSecond > 0
-        ? `${fixed((100 * load.requestsPerSecond) / row.bare.requestsPerSecond, 1)}%`
+      row.ceiling && row.ceiling.requestsPerSecond > 0
+        ? `${fixed((100 * load.requestsPerSecond) / row.ceiling.requestsPerSecond, 1)}%`
         : '–';
     lines.push(
-      `| ${row.scenario} | ${row.connections} | ${load.requests} | ${fixed(load.requestsPerSecond, load.requestsPerSecond < 10 ? 1 : 0)} | ${share} | ${fixed(load.p50)} | ${fixed(load.p99)} | ${row.upstreamCalls ?? '–'} | ${perThousand(row.upstreamCalls, load)} | ${failures(load)} |`,
+      `| ${row.scenario} | ${row.connections} | ${load.requests} | ${fixed(load.requestsPerSecond, load.requestsPerSecond < 10 ? 1 : 0)} | ${share} | ${fixed(load.p50)} | ${fixed(load.p99)} | ${cpuPerRequest(row)} | ${row.upstreamCalls ?? '–'} | ${perThousand(row.upstreamCalls, load)} | ${failures(load)} |`,
     );
   }
   lines.push(

@@ -51,7 +51,7 @@ export async function upstreamRow(sandbox: Sandbox, options: BenchOptions, binar
         throw new Error(`the upstream proxy at ${binary} did not start`);
       await sleep(20);
     }
-    const { load, from, to } = await timedLoad(
+    const { load, from, to, cpuMs } = await timedLoad(
       `http://127.0.0.1:${port}`,
       UPSTREAM_CONNECTIONS,
       {
@@ -62,6 +62,8 @@ export async function upstreamRow(sandbox: Sandbox, options: BenchOptions, binar
         headers: bearer(`${'e'.repeat(36)}.${'p'.repeat(700)}.${'s'.repeat(342)}`),
       },
       options,
+      undefined,
+      child.pid,
     );
     const upstreamCalls = githubCallsBetween(sandbox, from, to, forRepo(repo));
     log(
@@ -73,6 +75,7 @@ export async function upstreamRow(sandbox: Sandbox, options: BenchOptions, binar
       connections: UPSTREAM_CONNECTIONS,
       load,
       upstreamCalls,
+      ...(cpuMs === undefined ? {} : { cpuMs }),
     };
   } finally {
     child.kill('SIGTERM');

@@ -59,6 +59,9 @@ Variables (environment or --env-file):
   GITHUB_INSTALLATION_ID, GITHUB_API_URL, LOG_LEVEL, BATCH_WINDOW_MS, STUCK_CREATING_SECONDS,
   MAX_REDELIVERIES_PER_RUN, RUNNER_RELEASES_API_URL, RUNNER_RELEASES_CACHE_MINUTES
                                  optional, passed to the service as they are (see README)
+  GITHUB_POINTS_AUTOSCALER       its share of GitHub's 900 points a minute (default 150; with
+                                 GITHUB_POINTS_PROXY and GITHUB_POINTS_READS at most 900): its writes are
+                                 spaced ceil(300000 / share) ms apart (deploy/lib.sh, github_write_budget)
   AUTOSCALER_PUBLIC_ACCESS       allow-unauthenticated (default) or no-invoker-iam-check, for
                                  organizations whose policy refuses allUsers (domain restricted sharing)
   AUTOSCALER_ROLE_CONDITION      mig-prefix (default) or none
@@ -119,6 +122,9 @@ for name in GITHUB_INSTALLATION_ID GITHUB_API_URL LOG_LEVEL BATCH_WINDOW_MS STUC
   MAX_REDELIVERIES_PER_RUN RUNNER_RELEASES_API_URL RUNNER_RELEASES_CACHE_MINUTES; do
   if [[ -n "${!name:-}" ]]; then env+=("$name=${!name}"); fi
 done
+# Its share of the installation's write budget (deploy/lib.sh): one instance, writes spaced to fit it.
+github_write_budget
+env+=("GITHUB_WRITE_INTERVAL_MS=$AUTOSCALER_WRITE_INTERVAL_MS")
 
 # The pools: configuration, not a secret; inline, one line of JSON. (The service's own POOLS_FILE would have
 # to name a file inside the container; a local POOLS_FILE is read here instead, as POLICY_FILE is.)

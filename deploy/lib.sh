@@ -760,3 +760,46 @@ autoscaler_pools_json() {
     process.stdout.write(JSON.stringify({ pools }));
   ' "$RUNNER_SCOPE" "${args[@]}"
 }
+
+# github_write_budget: splits the GitHub App installation's secondary-limit budget between the services that
+# spend it, and sets the write spacing each service is deployed with:
+#   PROXY_WRITE_INTERVAL_MS       the token proxy's GITHUB_WRITE_INTERVAL_MS, per instance
+#   AUTOSCALER_WRITE_INTERVAL_MS  the autoscaler's GITHUB_WRITE_INTERVAL_MS (redeliveries, runner deletes)
+# GitHub allows an installation 900 points a minute on REST endpoints; a GET costs 1 point, a POST, PATCH,
+# PUT or DELETE 5 (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits).
+# Every token-proxy instance and the autoscaler (its reaper included) write with the same installation, so
+# each gets a fixed share, in points a minute:
+#   GITHUB_POINTS_PROXY       default 600: all token-proxy instances together (JIT configs, tokens, deletes)
+#   GITHUB_POINTS_AUTOSCALER  default 150: the autoscaler's writes
+#   GITHUB_POINTS_READS       default 150: kept for reads (the autoscaler's listings, the proxy's lookups)
+# and the shares must add up to at most 900. A service's writes are spaced so that all its instances
+# together stay within its share, even when every instance writes at full pace:
+#   interval_ms = ceil(60000 ms * 5 points * max_instances / share_points)
+# With the defaults: proxy ceil(60000 * 5 * 3 / 600) = 1500 ms per instance (3 instances: 2 writes a second
+# in all, 600 points a minute); autoscaler ceil(60000 * 5 * 1 / 150) = 2000 ms (150 points a minute).
+# Fewer proxy instances give each one more: PROXY_MAX_INSTANCES=1 spaces its writes 500 ms apart.
+# GITHUB_WRITE_INTERVAL_MS, when set, is the proxy's interval as given, checked against its share.
+GITHUB_POINTS_PER_MINUTE=900
+GITHUB_POINTS_PER_WRITE=5
+github_write_budget() {
+  local proxy="${GITHUB_POINTS_PROXY:-600}" autoscaler="${GITHUB_POINTS_AUTOSCALER:-150}"
+  local reads="${GITHUB_POINTS_READS:-150}" instances="${PROXY_MAX_INSTANCES:-3}" name
+  for name in GITHUB_POINTS_PROXY GITHUB_POINTS_AUTOSCALER GITHUB_POINTS_READS PROXY_MAX_INSTANCES; do
+    if [[ -n "${!name:-}" && ! "${!name}" =~ ^[1-9][0-9]{0,5}$ ]]; then
+      die "$name must be a whole number from 1, not '${!name}'"
+    fi
+  done
+  if ((proxy + autoscaler + reads > GITHUB_POINTS_PER_MINUTE)); then
+    die "GITHUB_POINTS_PROXY ($proxy) + GITHUB_POINTS_AUTOSCALER ($autoscaler) + GITHUB_POINTS_READS ($reads) = $((proxy + autoscaler + reads)) points a minute, more than the $GITHUB_POINTS_PER_MINUTE GitHub allows an installation"
+  fi
+  # ceil(a / b) = (a + b - 1) / b in integers.
+  local per_minute=$((60000 * GITHUB_POINTS_PER_WRITE))
+  PROXY_WRITE_INTERVAL_MS=$(((per_minute * instances + proxy - 1) / proxy))
+  AUTOSCALER_WRITE_INTERVAL_MS=$(((per_minute + autoscaler - 1) / autoscaler))
+  if [[ -n "${GITHUB_WRITE_INTERVAL_MS:-}" ]]; then
+    [[ "$GITHUB_WRITE_INTERVAL_MS" =~ ^[0-9]+$ ]] || die "GITHUB_WRITE_INTERVAL_MS must be a number of ms"
+    ((GITHUB_WRITE_INTERVAL_MS >= PROXY_WRITE_INTERVAL_MS)) ||
+      die "GITHUB_WRITE_INTERVAL_MS=$GITHUB_WRITE_INTERVAL_MS lets $instances proxy instances spend more than their $proxy points a minute: use at least $PROXY_WRITE_INTERVAL_MS (or raise GITHUB_POINTS_PROXY, or lower PROXY_MAX_INSTANCES)"
+    PROXY_WRITE_INTERVAL_MS=$GITHUB_WRITE_INTERVAL_MS
+  fi
+}

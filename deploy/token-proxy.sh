@@ -33,8 +33,12 @@ Variables (environment or --env-file):
   TRUST_LEVELS, RUNNER_SA_NAME_<LEVEL>, RUNNER_GROUP_<LEVEL>, RUNNER_LABELS_<LEVEL>, RUNNER_MIG_PREFIX
                                  what the generated policy is made of (see deploy/caller-policy.sh --help)
   DENIED_SCOPES, GITHUB_API_URL, LOG_LEVEL, TOKEN_REUSE_MIN_REMAINING_SECONDS,
-  GITHUB_DEADLINE_SECONDS, GITHUB_WRITE_INTERVAL_MS
-                                 optional, passed to the service as they are (see README)
+  GITHUB_DEADLINE_SECONDS        optional, passed to the service as they are (see README)
+  GITHUB_POINTS_PROXY, GITHUB_POINTS_AUTOSCALER, GITHUB_POINTS_READS
+                                 the split of GitHub's 900 points a minute (default 600, 150, 150); the
+                                 proxy's GITHUB_WRITE_INTERVAL_MS follows from its share and
+                                 PROXY_MAX_INSTANCES (deploy/lib.sh, github_write_budget)
+  GITHUB_WRITE_INTERVAL_MS       optional: a longer spacing than its share allows
   TOKEN_PROXY_SERVICE            default gh-token-proxy
   IMAGE                          default REGION-docker.pkg.dev/PROJECT_ID/AR_REPOSITORY/gce-github-runners:IMAGE_TAG
   IMAGE_TAG                      default: the current git commit
@@ -64,10 +68,14 @@ case "${GITHUB_AUTH:-app}" in
   pat) secret_env=GITHUB_TOKEN ;;
   *) die "GITHUB_AUTH must be app or pat" ;;
 esac
-for name in DENIED_SCOPES GITHUB_API_URL LOG_LEVEL TOKEN_REUSE_MIN_REMAINING_SECONDS GITHUB_DEADLINE_SECONDS \
-  GITHUB_WRITE_INTERVAL_MS; do
+for name in DENIED_SCOPES GITHUB_API_URL LOG_LEVEL TOKEN_REUSE_MIN_REMAINING_SECONDS GITHUB_DEADLINE_SECONDS; do
   if [[ -n "${!name:-}" ]]; then env+=("$name=${!name}"); fi
 done
+# The proxy's share of the installation's write budget, spread over its instances (deploy/lib.sh).
+github_write_budget
+env+=("GITHUB_WRITE_INTERVAL_MS=$PROXY_WRITE_INTERVAL_MS")
+note "GitHub writes: ${GITHUB_POINTS_PROXY:-600} points a minute for ${PROXY_MAX_INSTANCES:-3} instances, each spacing its writes $PROXY_WRITE_INTERVAL_MS ms apart"
+
 
 # The caller policy: configuration, not a secret; it travels inline, one line of JSON.
 if [[ -n "${POLICY_FILE:-}" ]]; then

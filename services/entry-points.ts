@@ -18,12 +18,12 @@ export const SERVICE_ENTRY_POINTS = {
   },
 } as const;
 
-/** The local tools: the sandbox, its fleet demo, the reaper's soak, the benchmark, the bench's bare comparison server, `npm run fleet`. */
+/** The local tools: the sandbox, its fleet demo, the reaper's soak, the benchmark, the bench's ceiling server, `npm run fleet`. */
 export const TOOL_ENTRY_POINTS = {
   sandbox: 'dist/sandbox/main.js',
   demo: 'dist/sandbox/demo.js',
   soak: 'dist/sandbox/soak.js',
   bench: 'dist/bench/bench.js',
-  'bare-server': 'dist/bench/bare-server.js',
+  'ceiling-server': 'dist/bench/ceiling-server.js',
   fleet: 'dist/services/fleet-cli/src/main.js',
 } as const;

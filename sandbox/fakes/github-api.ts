@@ -115,6 +115,16 @@ export interface FakeGitHub extends RunningFake {
   setRateLimitRemaining(remaining: number, resetInSeconds?: number): void;
   /** Makes the next matching request(s) fail with GitHub's secondary rate limit 403 and `retry-after`. */
   injectSecondaryRateLimit(options?: SecondaryRateLimitOptions): void;
+  /**
+   * Enforces GitHub's secondary limit on REST points (off by default): a GET, HEAD or OPTIONS costs 1
+   * point, any other method 5, and a request that would take the last 60 s past `pointsPerMinute` (GitHub
+   * documents 900) is refused with the secondary-limit 403 and a `retry-after` (refused requests cost
+   * nothing). `undefined` turns it off.
+   * https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits
+   */
+  limitPointsPerMinute(pointsPerMinute: number | undefined): void;
+  /** Requests refused by {@link FakeGitHub.limitPointsPerMinute}'s budget so far. */
+  readonly pointsLimitRefusals: number;
   /** Moves the fake's clock (and its Date header) by `seconds`: skews JWT checks, ages tokens. */
   setClockOffset(seconds: number): void;
   /**
@@ -173,6 +183,45 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
 
   const { app, controls } = createFakeApp();
   app.use('/_sandbox', createSandboxRouter(state, actions));
+  const points = { perMinute: undefined as number | undefined, spent: [] as number[][], refusals: 0 };
+  app.use((req, res, next) => {
+    if (points.perMinute === undefined) {
+      next();
+      return;
+    }
+    const now = Date.now();
+    while (points.spent.length > 0 && points.spent[0]![0]! <= now - 60_000) points.spent.shift();
+    const cost = ['GET', 'HEAD', 'OPTIONS'].includes(req.method) ? 1 : 5;
+    let used = cost;
+    for (const [, spent] of points.spent) used += spent!;
+    if (used <= points.perMinute) {
+      points.spent.push([now, cost]);
+      next();
+      return;
+    }
+    // Wait until enough of the window has passed for this request to fit.
+    let freed = used - points.perMinute;
+    let until = now;
+    for (const [time, spent] of points.spent) {
+      freed -= spent!;
+      until = time! + 60_000;
+      if (freed <= 0) break;
+    }
+    points.refusals += 1;
+    res
+      .status(403)
+      .set({
+        ...state.rateLimitHeaders(),
+        'retry-after': String(Math.max(1, Math.ceil((until - now) / 1000))),
+      })
+      .json(
+        gitHubErrorBody(
+          403,
+          SECONDARY_RATE_LIMIT,
+          'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+        ),
+      );
+  });
   app.use(createRestRouter(state, { id: appInfo.id, clientId: appInfo.clientId, publicKey }, actions));
   let runnerReleases: FakeRunnerRelease[] = [];
   app.use(createRunnerReleasesRouter(() => runnerReleases));
@@ -216,6 +265,13 @@ export async function startFakeGitHub(options: StartFakeGitHubOptions = {}): Pro
           'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
         ),
       });
+    },
+    limitPointsPerMinute: (pointsPerMinute) => {
+      points.perMinute = pointsPerMinute;
+      points.spent = [];
+    },
+    get pointsLimitRefusals() {
+      return points.refusals;
     },
     setClockOffset: (seconds) => {
       state.clockOffsetSeconds = seconds;

@@ -6,13 +6,21 @@ import type { IdTokenVerifier } from './id-token-verifier.js';
 
 const BEARER = /^Bearer +([^ ]+) *$/i;
 
+/** How many times a request carries header `lowerCaseName` (Node's `req.headers` keeps only one). */
+function countHeader(req: Request, lowerCaseName: string): number {
+  const raw = req.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lowerCaseName.length && name.toLowerCase() === lowerCaseName) count += 1;
+  }
+  return count;
+}
+
 /** Reads the one `Authorization: Bearer <token>` a request carries, or says what is wrong with it. */
 export function bearerToken(req: Request): string {
   // Node keeps only the first of repeated Authorization headers; a second one is refused, not ignored.
-  const count = req.rawHeaders.filter(
-    (name, i) => i % 2 === 0 && name.toLowerCase() === 'authorization',
-  ).length;
-  if (count > 1) throw new AuthError('multiple');
+  if (countHeader(req, 'authorization') > 1) throw new AuthError('multiple');
   const header = req.headers.authorization;
   if (header === undefined || header.trim() === '') throw new AuthError('missing');
   if (/^bearer$/i.test(header.trim())) throw new AuthError('missing', 'the Bearer token is empty');
@@ -51,11 +59,9 @@ function signedPart(token: string): string {
  * or that carries only the former. Nothing of either token is echoed.
  */
 function assertOneIdentity(req: Request, token: string | undefined): void {
-  const headers = req.rawHeaders.filter(
-    (name, i) => i % 2 === 0 && name.toLowerCase() === SERVERLESS_AUTHORIZATION,
-  );
-  if (headers.length === 0) return;
-  if (headers.length > 1) {
+  const count = countHeader(req, SERVERLESS_AUTHORIZATION);
+  if (count === 0) return;
+  if (count > 1) {
     throw new HttpError(400, 'more than one X-Serverless-Authorization header');
   }
   if (token === undefined) {

@@ -23,8 +23,11 @@ export function maskQuery(url: string): string {
   return `${url.slice(0, at)}?${names.join('&')}`;
 }
 
+/** Where a request's logger is made ({@link requestLog} reads it): a function, so it is made when first used. */
+const REQUEST_LOGGER = 'requestLogger';
+
 /**
- * Gives each request a child logger (`res.locals.log`) carrying its trace, and writes one line per
+ * Gives each request a child logger ({@link requestLog}) carrying its trace, and writes one line per
  * request when the response ends, with an `httpRequest` Cloud Logging understands. Headers are never
  * logged: the `Authorization` header holds the caller's identity token. The URL, path and User-Agent, which
  * the caller chooses, are cut to {@link abbreviate}'s length.
@@ -32,13 +35,23 @@ export function maskQuery(url: string): string {
 export function createRequestLogger(logger: Logger, options: RequestLoggerOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
-    const trace = parseTraceContext(req.get('x-cloud-trace-context'));
-    const log = logger.child(traceLogFields(trace, options.projectId));
-    res.locals.log = log;
+    // The child logger is made when something logs, not for every request: most requests log nothing
+    // but their one line, and none at all when that line's level is off.
+    let log: Logger | undefined;
+    const requestLogger = (): Logger => {
+      if (log === undefined) {
+        const trace = parseTraceContext(req.get('x-cloud-trace-context'));
+        log = trace ? logger.child(traceLogFields(trace, options.projectId)) : logger;
+      }
+      return log;
+    };
+    res.locals[REQUEST_LOGGER] = requestLogger;
     res.on('finish', () => {
+      const status = res.statusCode;
+      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
       const userAgent = req.get('user-agent');
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const status = res.statusCode;
       const line = {
         httpRequest: {
           requestMethod: req.method,
@@ -51,10 +64,7 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
           protocol: `HTTP/${req.httpVersion}`,
         },
       };
-      const message = `${req.method} ${abbreviate(req.path)} ${status}`;
-      if (status >= 500) log.error(line, message);
-      else if (status >= 400) log.warn(line, message);
-      else log.info(line, message);
+      requestLogger()[level](line, `${req.method} ${abbreviate(req.path)} ${status}`);
     });
     next();
   };
@@ -62,5 +72,5 @@ export function createRequestLogger(logger: Logger, options: RequestLoggerOption
 
 /** The request's logger, or the given fallback outside a logged request. */
 export function requestLog(res: Response, fallback: Logger): Logger {
-  return (res.locals.log as Logger | undefined) ?? fallback;
+  return (res.locals[REQUEST_LOGGER] as (() => Logger) | undefined)?.() ?? fallback;
 }

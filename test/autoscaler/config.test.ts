@@ -54,6 +54,7 @@ describe('autoscaler loadConfig', () => {
       stuckCreatingMs: 600_000,
       batchWindowMs: 1000,
       maxRedeliveriesPerRun: 50,
+      githubWriteIntervalMs: 350,
       reaper: { mode: 'enforce', maxDeletePercent: 25, defaultTimeZone: 'UTC' },
     });
     expect(config.app.installationId).toBeUndefined();
@@ -93,6 +94,7 @@ describe('autoscaler loadConfig', () => {
       STUCK_CREATING_SECONDS: '120',
       BATCH_WINDOW_MS: '0',
       MAX_REDELIVERIES_PER_RUN: '10',
+      GITHUB_WRITE_INTERVAL_MS: '2000',
       REAPER_MODE: 'dry-run',
       REAPER_MAX_DELETE_PERCENT: '10',
       WARM_POOL_TIME_ZONE: 'Europe/Berlin',
@@ -108,6 +110,7 @@ describe('autoscaler loadConfig', () => {
       stuckCreatingMs: 120_000,
       batchWindowMs: 0,
       maxRedeliveriesPerRun: 10,
+      githubWriteIntervalMs: 2000,
       reaper: { mode: 'dry-run', maxDeletePercent: 10, defaultTimeZone: 'Europe/Berlin' },
     });
     // Pools without a time zone of their own read their schedules in WARM_POOL_TIME_ZONE.

@@ -1164,6 +1164,74 @@ describe('deploy/autoscaler.sh --dry-run', () => {
   });
 });
 
+describe("GitHub's write budget, split across the services (deploy/lib.sh)", () => {
+  /** Points a minute a deployed service may spend on writes: 5 per write, every instance at full pace. */
+  const writePoints = (deploy: string[]) => {
+    const env = dictFlag(flagValues(deploy, '--set-env-vars')[0]!);
+    const interval = Number(env.GITHUB_WRITE_INTERVAL_MS);
+    const instances = Number(flagValues(deploy, '--max-instances')[0]);
+    expect(interval).toBeGreaterThan(0);
+    expect(instances).toBeGreaterThan(0);
+    return (60_000 / interval) * 5 * instances;
+  };
+  const budget = (env: Record<string, string> = {}) => ({
+    proxy: writePoints(one(runScript('token-proxy.sh', env), 'gcloud', 'run', 'deploy', 'gh-token-proxy')),
+    autoscaler: writePoints(one(runScript('autoscaler.sh', env), 'gcloud', 'run', 'deploy')),
+  });
+
+  it.each([
+    ['the defaults', {}, 600, 150],
+    ['one proxy instance', { PROXY_MAX_INSTANCES: '1' }, 600, 150],
+    ['five proxy instances', { PROXY_MAX_INSTANCES: '5' }, 600, 150],
+    [
+      'shares of their own',
+      { GITHUB_POINTS_PROXY: '700', GITHUB_POINTS_AUTOSCALER: '100', GITHUB_POINTS_READS: '100' },
+      700,
+      100,
+    ],
+  ])(
+    'sets each service a write spacing within its share, all within 900 points a minute: %s',
+    (_, env, proxyShare, autoscalerShare) => {
+      const spent = budget(env);
+      expect(spent.proxy).toBeLessThanOrEqual(proxyShare);
+      expect(spent.autoscaler).toBeLessThanOrEqual(autoscalerShare);
+      // The shares are used, not wasted: within one write a minute of each.
+      expect(spent.proxy).toBeGreaterThan(
+        proxyShare - 5 * Number((env as Record<string, string>).PROXY_MAX_INSTANCES ?? 3),
+      );
+      expect(spent.autoscaler).toBeGreaterThan(autoscalerShare - 5);
+      expect(spent.proxy + spent.autoscaler).toBeLessThanOrEqual(900);
+    },
+  );
+
+  it('spaces the proxy 1500 ms and the autoscaler 2000 ms apart by default', () => {
+    const proxy = one(runScript('token-proxy.sh'), 'gcloud', 'run', 'deploy', 'gh-token-proxy');
+    const autoscaler = one(runScript('autoscaler.sh'), 'gcloud', 'run', 'deploy');
+    expect(dictFlag(flagValues(proxy, '--set-env-vars')[0]!).GITHUB_WRITE_INTERVAL_MS).toBe('1500');
+    expect(dictFlag(flagValues(autoscaler, '--set-env-vars')[0]!).GITHUB_WRITE_INTERVAL_MS).toBe('2000');
+  });
+
+  it.each(['token-proxy.sh', 'autoscaler.sh'])('%s refuses shares that add up to more than 900', (script) => {
+    const refused = runScript(script, { GITHUB_POINTS_PROXY: '800', GITHUB_POINTS_AUTOSCALER: '150' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/more than the 900 GitHub allows an installation/);
+  });
+
+  it('takes a longer GITHUB_WRITE_INTERVAL_MS for the proxy, and refuses a shorter one than its share allows', () => {
+    const slower = one(
+      runScript('token-proxy.sh', { GITHUB_WRITE_INTERVAL_MS: '3000' }),
+      'gcloud',
+      'run',
+      'deploy',
+      'gh-token-proxy',
+    );
+    expect(dictFlag(flagValues(slower, '--set-env-vars')[0]!).GITHUB_WRITE_INTERVAL_MS).toBe('3000');
+    const faster = runScript('token-proxy.sh', { GITHUB_WRITE_INTERVAL_MS: '350' });
+    expect(faster.status).not.toBe(0);
+    expect(faster.stderr).toMatch(/use at least 1500/);
+  });
+});
+
 describe('deploy/autoscaler-pools.sh', () => {
   it('prints the pools autoscaler.sh deploys, without gcloud', () => {
     const printed = runScript('autoscaler-pools.sh', {}, []);

@@ -36,6 +36,12 @@ export interface AutoscalerConfig extends CommonConfig {
   batchWindowMs: number;
   /** At most this many failed deliveries are redelivered per reconciliation. */
   maxRedeliveriesPerRun: number;
+  /**
+   * Minimum spacing of this service's mutating GitHub requests (redeliveries, runner deletions), in ms
+   * (GITHUB_WRITE_INTERVAL_MS): its share of the installation's secondary-limit budget, which the deploy
+   * scripts split between the services (deploy/lib.sh, github_write_budget).
+   */
+  githubWriteIntervalMs: number;
   /** The reaper and warm pools: what `POST /reconcile` deletes and keeps ready. */
   reaper: ReaperSettings;
   /**
@@ -110,6 +116,7 @@ const envSchema = z.object({
   STUCK_CREATING_SECONDS: integer(60, 86_400).default(600),
   BATCH_WINDOW_MS: integer(0, 5000).default(1000),
   MAX_REDELIVERIES_PER_RUN: integer(0, 1000).default(50),
+  GITHUB_WRITE_INTERVAL_MS: integer(0, 60_000).default(350),
   REAPER_MODE: z
     .enum(['enforce', 'dry-run', 'off'], { error: 'must be enforce, dry-run or off' })
     .default('enforce'),
@@ -208,6 +215,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     stuckCreatingMs: data.STUCK_CREATING_SECONDS * 1000,
     batchWindowMs: data.BATCH_WINDOW_MS,
     maxRedeliveriesPerRun: data.MAX_REDELIVERIES_PER_RUN,
+    githubWriteIntervalMs: data.GITHUB_WRITE_INTERVAL_MS,
     reaper: {
       mode: data.REAPER_MODE,
       maxDeletePercent: data.REAPER_MAX_DELETE_PERCENT,

@@ -68,7 +68,14 @@ export function createService(config: AutoscalerConfig, overrides: ServiceOverri
       overrides.computeTimeoutMs === undefined ? {} : { timeoutMs: overrides.computeTimeoutMs },
     );
   const github =
-    overrides.github ?? createGitHubAppApi({ app: config.app, baseUrl: config.githubApiUrl, logger, now });
+    overrides.github ??
+    createGitHubAppApi({
+      app: config.app,
+      baseUrl: config.githubApiUrl,
+      logger,
+      now,
+      writeIntervalMs: config.githubWriteIntervalMs,
+    });
   const fleet = createFleetState();
   const versions = createRunnerVersionCheck({
     releases:

@@ -63,8 +63,10 @@ export function createApp(deps: TokenProxyDeps): Express {
   const authenticate = createAuthMiddleware(deps.verifier);
   const readBody = readBodyAsText();
 
-  const audit = (res: Response, fields: Record<string, unknown>, message: string) =>
-    requestLog(res, logger).info({ caller: describeCaller(callerOf(res)), ...fields }, message);
+  const audit = (res: Response, fields: Record<string, unknown>, message: string) => {
+    if (logger.isLevelEnabled('info'))
+      requestLog(res, logger).info({ caller: describeCaller(callerOf(res)), ...fields }, message);
+  };
 
   const runnerToken = (kind: 'registration' | 'remove') => async (req: Request, res: Response) => {
     const { scope: input } = parseBody(req.body, scopeBody);

@@ -25,9 +25,11 @@ export function issueRunnerToken(
   kind: 'registration' | 'remove',
   context: Pick<GitHubCallContext, 'caller'>,
 ): Promise<RunnerToken> {
+  const key = `${kind}:${scopeCacheKey(scope)}`;
+  // A token in the cache needs no deadline: nothing waits for GitHub. This is the boot storm's hot path.
+  const cached = deps.tokens.fresh(key);
+  if (cached) return Promise.resolve(cached);
   return askGitHub(deps.deadlineMs, `creating a ${kind} token for ${scopeName}`, () =>
-    deps.tokens.get(`${kind}:${scopeCacheKey(scope)}`, () =>
-      deps.github.createToken(scope, kind, { caller: context.caller }),
-    ),
+    deps.tokens.get(key, () => deps.github.createToken(scope, kind, { caller: context.caller })),
   );
 }

@@ -62,6 +62,17 @@ export const jitConfigBody = z.strictObject({
     .optional(),
 });
 
+/** Whether `value` is exactly what {@link scopeBody} accepts: one own key, `scope`, a non-empty string. */
+function isPlainScopeBody(value: object): value is z.output<typeof scopeBody> {
+  let keys = 0;
+  for (const key in value) {
+    if (key !== 'scope') return false;
+    keys += 1;
+  }
+  const scope = (value as { scope?: unknown }).scope;
+  return keys === 1 && typeof scope === 'string' && scope.length > 0;
+}
+
 /**
  * Parses the text body as JSON and validates it, answering 400 with every problem named. A key written
  * twice in one object is refused (400), since readers disagree on which one counts. JSON.parse keeps
@@ -85,6 +96,9 @@ export function parseBody<S extends z.ZodType>(text: unknown, schema: S): z.outp
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(400, 'request body must be a JSON object');
   }
+  // Every registration in a boot storm sends exactly `{"scope": "..."}`: what scopeBody accepts, taken
+  // as it is without building a copy. Anything else goes through the schema and its messages.
+  if ((schema as z.ZodType) === scopeBody && isPlainScopeBody(value)) return value as z.output<S>;
   const result = schema.safeParse(value);
   if (!result.success) {
     const messages = result.error.issues.map((issue) =>

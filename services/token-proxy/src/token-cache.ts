@@ -13,6 +13,8 @@ export interface TokenCacheOptions {
 export interface TokenCache {
   /** The cached token for `key` if it has enough life left, else one from `fetch`. */
   get(key: string, fetch: () => Promise<RunnerToken>): Promise<RunnerToken>;
+  /** The cached token for `key` if it has enough life left (never with reuse off), without fetching. */
+  fresh(key: string): RunnerToken | undefined;
 }
 
 /**
@@ -30,11 +32,18 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   });
   const inFlight = new Map<string, Promise<RunnerToken>>();
 
+  const fresh = (key: string): RunnerToken | undefined => {
+    if (minRemainingMs === 0) return undefined;
+    const cached = entries.get(key);
+    return cached && cached.expiresMs - now() >= minRemainingMs ? cached.token : undefined;
+  };
+
   return {
+    fresh,
     get(key, fetch) {
       if (minRemainingMs === 0) return fetch();
-      const cached = entries.get(key);
-      if (cached && cached.expiresMs - now() >= minRemainingMs) return Promise.resolve(cached.token);
+      const cached = fresh(key);
+      if (cached) return Promise.resolve(cached);
       let pending = inFlight.get(key);
       if (!pending) {
         pending = fetch().then(
