@@ -787,6 +787,24 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
   );
 
   it.each([
+    ['function', ['--dry-run'], ['gcloud', 'functions', 'deploy']],
+    ['Cloud Run', ['--dry-run', '--target', 'run'], ['gcloud', 'run', 'deploy']],
+  ])(
+    'gives the %s 256 MiB and the runtime environment of services/instance-deleter/runtime.env',
+    (_, args, command) => {
+      const deploy = one(runScript('instance-deleter.sh', {}, args), ...command);
+      expect(flagValues(deploy, '--memory')).toEqual(['256Mi']);
+      const env = dictFlag(flagValues(deploy, '--set-env-vars')[0]!);
+      expect(env.NODE_OPTIONS).toMatch(/^--max-semi-space-size=\d+ --max-old-space-size=\d+$/);
+      expect(env.MALLOC_ARENA_MAX).toBe('2');
+      expect(env.ALLOWED_MIG_PATTERN).toBe('gh-runner-.*');
+      const larger = runScript('instance-deleter.sh', { DELETER_MEMORY: '512Mi' }, args);
+      expect(flagValues(one(larger, ...command), '--memory')).toEqual(['512Mi']);
+      expect(runScript('instance-deleter.sh', { DELETER_MEMORY: '512' }, args).status).not.toBe(0);
+    },
+  );
+
+  it.each([
     [{ DELETER_CONCURRENCY: '0' }, 'DELETER_CONCURRENCY must be a whole number from 1 to 1000'],
     [{ DELETER_CONCURRENCY: '1001' }, 'DELETER_CONCURRENCY must be a whole number from 1 to 1000'],
     [{ DELETER_MAX_INSTANCES: '5' }, 'DELETER_MAX_INSTANCES is no longer supported'],
