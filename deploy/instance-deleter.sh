@@ -141,8 +141,12 @@ memory="${DELETER_MEMORY:-256Mi}"
 [[ "$memory" =~ ^[0-9]+(Mi|Gi)$ ]] || die "DELETER_MEMORY must be a size such as 256Mi or 1Gi"
 
 # Writes the function's source: the compiled deleter and shared code, package-lock.json, and package.json
-# with `main` at the function entry (the Functions Framework loads that module) and no scripts, so the
-# build does not try to compile TypeScript it was not given.
+# with `main` at the function entry (the Functions Framework loads that module) and one script,
+# `gcp-build`, which Cloud Build runs after installing the dependencies
+# (https://cloud.google.com/run/docs/runtimes/nodejs, NPM build scripts): it fills the deleter's compile
+# cache with the runtime's own Node (services/instance-deleter/src/prime-compile-cache.ts). Without a
+# `build` script the buildpack does not try to compile TypeScript it was not given. The local compile
+# cache stays behind: it was written by this machine's Node.
 stage_function_source() {
   local dir="$1"
   [[ -f "$REPO_DIR/dist/services/instance-deleter/src/function.js" ]] ||
@@ -151,12 +155,13 @@ stage_function_source() {
   mkdir -p "$dir/dist/services"
   cp -R "$REPO_DIR/dist/shared" "$dir/dist/shared"
   cp -R "$REPO_DIR/dist/services/instance-deleter" "$dir/dist/services/instance-deleter"
+  rm -rf "$dir/dist/services/instance-deleter/.node-compile-cache"
   cp "$REPO_DIR/package-lock.json" "$dir/"
   node -e '
     const fs = require("node:fs");
     const pkg = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
     pkg.main = "dist/services/instance-deleter/src/function.js";
-    pkg.scripts = {};
+    pkg.scripts = { "gcp-build": "node dist/services/instance-deleter/src/prime-compile-cache.js" };
     fs.writeFileSync(process.argv[2], JSON.stringify(pkg, null, 2) + "\n");
   ' "$REPO_DIR/package.json" "$dir/package.json"
   printf '# Staged by deploy/instance-deleter.sh: upload all of it except dependencies.\nnode_modules/\n' \

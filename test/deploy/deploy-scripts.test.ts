@@ -2181,7 +2181,22 @@ exit 0
     const source = path.join(work, 'function-source');
     const pkg = JSON.parse(fs.readFileSync(path.join(source, 'package.json'), 'utf8'));
     expect(pkg.main).toBe(SERVICE_ENTRY_POINTS['instance-deleter'].function);
-    expect(pkg.scripts).toEqual({});
+    // Cloud Build runs gcp-build after installing the dependencies: it fills the compile cache with the
+    // runtime's Node; the one built here is not staged. Run here, with the dependencies beside it, it writes one.
+    expect(pkg.scripts).toEqual({
+      'gcp-build': 'node dist/services/instance-deleter/src/prime-compile-cache.js',
+    });
+    const cache = path.join(source, 'dist/services/instance-deleter/.node-compile-cache');
+    expect(fs.existsSync(cache)).toBe(false);
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(source, 'node_modules'));
+    const primed = spawnSync(process.execPath, pkg.scripts['gcp-build'].split(' ').slice(1), {
+      cwd: source,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(primed.stderr).toBe('');
+    expect(primed.status).toBe(0);
+    expect(fs.readdirSync(cache)).toEqual([expect.stringContaining(process.version)]);
     expect(fs.existsSync(path.join(source, pkg.main))).toBe(true);
     expect(fs.existsSync(path.join(source, 'dist/shared/src/index.js'))).toBe(true);
     // The deleter reaches shared/ as `#shared`: the staged package.json must still map it into dist/.

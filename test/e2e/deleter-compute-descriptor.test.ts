@@ -83,6 +83,24 @@ describe('the built Compute client with the trimmed descriptor', () => {
     expect(written.computeVersion).toBe(installed.version);
   });
 
+  it('loads its modules from the compile cache the build filled (services/instance-deleter/src/compile-cache.ts)', async () => {
+    const prime = path.join(repoRoot(), 'dist/services/instance-deleter/src/prime-compile-cache.js');
+    // Node's own debug output of the cache: one line per module, whether its entry was accepted.
+    const { stderr } = await promisify(execFile)(process.execPath, [prime], {
+      cwd: repoRoot(),
+      env: { PATH: process.env.PATH ?? '', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+    });
+    const accepted = stderr.split('\n').filter((line) => line.includes(' was accepted'));
+    expect(accepted).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('dist/services/instance-deleter/src/compute-client.js'),
+        expect.stringContaining('@google-cloud/compute/build/src/v1/instances_client.js'),
+        expect.stringContaining('google-gax/build/src/fallback.js'),
+      ]),
+    );
+    expect(stderr).not.toMatch(/was rejected|mismatch/);
+  }, 60_000);
+
   it('makes every call the deleter makes', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD], {
       cwd: repoRoot(),
