@@ -46,6 +46,9 @@ Variables (environment or --env-file):
   DELETER_ROLE_ID            default ghRunnerInstanceDeleter
   TRUST_LEVELS, RUNNER_INVOKER_SA_EMAILS   who may call it (see deploy/token-proxy.sh --help)
   DELETER_CONCURRENCY        default 80 (at most 1000): requests the one instance serves at once
+  DELETER_MEMORY             default 256Mi: the instance's memory. With the V8 heap bounds of
+                             services/instance-deleter/runtime.env, npm run bench's load leaves the deleter
+                             about 140 MiB resident
   IMAGE, IMAGE_TAG           --target run only (see deploy/token-proxy.sh --help)
   DEPLOY_WORK_DIR            where the function source is staged and kept (default: a temporary directory,
                              removed when the script exits)
@@ -110,6 +113,11 @@ else
 fi
 
 env=(GOOGLE_CLOUD_PROJECT="$PROJECT_ID" "ALLOWED_MIG_PATTERN=$ALLOWED_MIG_PATTERN")
+# The deleter's runtime environment (V8 heap bounds, malloc arenas): services/instance-deleter/runtime.env,
+# which npm run bench starts it with too, so the memory measured there is the memory deployed.
+while IFS= read -r line; do
+  [[ "$line" =~ ^[A-Z_]+= ]] && env+=("$line")
+done <"$REPO_DIR/services/instance-deleter/runtime.env"
 for name in REQUEST_TIMEOUT_SECONDS LOG_LEVEL; do
   if [[ -n "${!name:-}" ]]; then env+=("$name=${!name}"); fi
 done
@@ -129,10 +137,16 @@ fi
 # two idle VMs of a MIG one above its recommendation can both be deleted. Concurrency above 1 needs a
 # whole vCPU (https://cloud.google.com/functions/docs/configuring/concurrency).
 scaling=(--max-instances=1 --concurrency="$concurrency" --cpu=1)
+memory="${DELETER_MEMORY:-256Mi}"
+[[ "$memory" =~ ^[0-9]+(Mi|Gi)$ ]] || die "DELETER_MEMORY must be a size such as 256Mi or 1Gi"
 
 # Writes the function's source: the compiled deleter and shared code, package-lock.json, and package.json
-# with `main` at the function entry (the Functions Framework loads that module) and no scripts, so the
-# build does not try to compile TypeScript it was not given.
+# with `main` at the function entry (the Functions Framework loads that module) and one script,
+# `gcp-build`, which Cloud Build runs after installing the dependencies
+# (https://cloud.google.com/run/docs/runtimes/nodejs, NPM build scripts): it fills the deleter's compile
+# cache with the runtime's own Node (services/instance-deleter/src/prime-compile-cache.ts). Without a
+# `build` script the buildpack does not try to compile TypeScript it was not given. The local compile
+# cache stays behind: it was written by this machine's Node.
 stage_function_source() {
   local dir="$1"
   [[ -f "$REPO_DIR/dist/services/instance-deleter/src/function.js" ]] ||
@@ -141,12 +155,13 @@ stage_function_source() {
   mkdir -p "$dir/dist/services"
   cp -R "$REPO_DIR/dist/shared" "$dir/dist/shared"
   cp -R "$REPO_DIR/dist/services/instance-deleter" "$dir/dist/services/instance-deleter"
+  rm -rf "$dir/dist/services/instance-deleter/.node-compile-cache"
   cp "$REPO_DIR/package-lock.json" "$dir/"
   node -e '
     const fs = require("node:fs");
     const pkg = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
     pkg.main = "dist/services/instance-deleter/src/function.js";
-    pkg.scripts = {};
+    pkg.scripts = { "gcp-build": "node dist/services/instance-deleter/src/prime-compile-cache.js" };
     fs.writeFileSync(process.argv[2], JSON.stringify(pkg, null, 2) + "\n");
   ' "$REPO_DIR/package.json" "$dir/package.json"
   printf '# Staged by deploy/instance-deleter.sh: upload all of it except dependencies.\nnode_modules/\n' \
@@ -185,7 +200,7 @@ if [[ "$target" == function ]]; then
     --runtime="$FUNCTION_RUNTIME" --source="$source_dir" --entry-point=deleteInstance --trigger-http \
     --no-allow-unauthenticated --ingress-settings=internal-only --service-account="$DELETER_SA_EMAIL" \
     "${build_flags[@]+"${build_flags[@]}"}" \
-    --memory=512Mi --timeout="$((request_timeout + 30))s" "${scaling[@]}" \
+    --memory="$memory" --timeout="$((request_timeout + 30))s" "${scaling[@]}" \
     "$(env_vars_flag --set-env-vars "${env[@]}" "AUTH_AUDIENCE=$url")"
   INSTANCE_DELETER_URL="$url"
   note "only the runner VMs' service accounts may invoke the instance deleter"
@@ -193,7 +208,7 @@ if [[ "$target" == function ]]; then
 else
   note "instance deleter on Cloud Run, from the image"
   deploy_run_service "$INSTANCE_DELETER_NAME" "$DELETER_SA_EMAIL" INSTANCE_DELETER_URL \
-    --memory=512Mi --timeout="$((request_timeout + 30))" --min-instances=0 "${scaling[@]}" \
+    --memory="$memory" --timeout="$((request_timeout + 30))" --min-instances=0 "${scaling[@]}" \
     -- SERVICE=instance-deleter "${env[@]}"
   note "only the runner VMs' service accounts may invoke the instance deleter"
   grant_run_invoker "$INSTANCE_DELETER_NAME"

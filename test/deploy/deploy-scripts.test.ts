@@ -792,6 +792,24 @@ describe('deploy/instance-deleter.sh --dry-run', () => {
   );
 
   it.each([
+    ['function', ['--dry-run'], ['gcloud', 'functions', 'deploy']],
+    ['Cloud Run', ['--dry-run', '--target', 'run'], ['gcloud', 'run', 'deploy']],
+  ])(
+    'gives the %s 256 MiB and the runtime environment of services/instance-deleter/runtime.env',
+    (_, args, command) => {
+      const deploy = one(runScript('instance-deleter.sh', {}, args), ...command);
+      expect(flagValues(deploy, '--memory')).toEqual(['256Mi']);
+      const env = dictFlag(flagValues(deploy, '--set-env-vars')[0]!);
+      expect(env.NODE_OPTIONS).toMatch(/^--max-semi-space-size=\d+ --max-old-space-size=\d+$/);
+      expect(env.MALLOC_ARENA_MAX).toBe('2');
+      expect(env.ALLOWED_MIG_PATTERN).toBe('gh-runner-.*');
+      const larger = runScript('instance-deleter.sh', { DELETER_MEMORY: '512Mi' }, args);
+      expect(flagValues(one(larger, ...command), '--memory')).toEqual(['512Mi']);
+      expect(runScript('instance-deleter.sh', { DELETER_MEMORY: '512' }, args).status).not.toBe(0);
+    },
+  );
+
+  it.each([
     [{ DELETER_CONCURRENCY: '0' }, 'DELETER_CONCURRENCY must be a whole number from 1 to 1000'],
     [{ DELETER_CONCURRENCY: '1001' }, 'DELETER_CONCURRENCY must be a whole number from 1 to 1000'],
     [{ DELETER_MAX_INSTANCES: '5' }, 'DELETER_MAX_INSTANCES is no longer supported'],
@@ -2276,7 +2294,22 @@ exit 0
     const source = path.join(work, 'function-source');
     const pkg = JSON.parse(fs.readFileSync(path.join(source, 'package.json'), 'utf8'));
     expect(pkg.main).toBe(SERVICE_ENTRY_POINTS['instance-deleter'].function);
-    expect(pkg.scripts).toEqual({});
+    // Cloud Build runs gcp-build after installing the dependencies: it fills the compile cache with the
+    // runtime's Node; the one built here is not staged. Run here, with the dependencies beside it, it writes one.
+    expect(pkg.scripts).toEqual({
+      'gcp-build': 'node dist/services/instance-deleter/src/prime-compile-cache.js',
+    });
+    const cache = path.join(source, 'dist/services/instance-deleter/.node-compile-cache');
+    expect(fs.existsSync(cache)).toBe(false);
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(source, 'node_modules'));
+    const primed = spawnSync(process.execPath, pkg.scripts['gcp-build'].split(' ').slice(1), {
+      cwd: source,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(primed.stderr).toBe('');
+    expect(primed.status).toBe(0);
+    expect(fs.readdirSync(cache)).toEqual([expect.stringContaining(process.version)]);
     expect(fs.existsSync(path.join(source, pkg.main))).toBe(true);
     expect(fs.existsSync(path.join(source, 'dist/shared/src/index.js'))).toBe(true);
     // The deleter reaches shared/ as `#shared`: the staged package.json must still map it into dist/.

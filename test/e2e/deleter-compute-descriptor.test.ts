@@ -2,7 +2,8 @@
  * The built deleter's Compute client with the trimmed API descriptor the build writes
  * (services/instance-deleter/build/build-compute-descriptor.mjs). It runs in a plain node child: jest resolves modules itself and
  * ignores `require.cache`, so only a real process shows which descriptor the clients use. Every call the
- * deleter makes, zonal and regional, with operation waits, a failed operation and a 404.
+ * deleter makes, zonal and regional, with operation waits, a failed operation and a 404, over google-gax's
+ * REST half alone (no @grpc/* module loaded).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,6 +38,9 @@ for (const failing of [
 ]) {
   try { await failing(); out.calls.push(['no error']); } catch (error) { out.calls.push([error.name, error.status]); }
 }
+// What the process loaded: REST clients need none of google-gax's gRPC half.
+const { createRequire } = await import('node:module');
+out.grpcFiles = Object.keys(createRequire(process.env.CLIENT_MODULE).cache).filter((file) => file.includes('/@grpc/'));
 process.stdout.write(JSON.stringify(out));
 `;
 
@@ -79,6 +83,24 @@ describe('the built Compute client with the trimmed descriptor', () => {
     expect(written.computeVersion).toBe(installed.version);
   });
 
+  it('loads its modules from the compile cache the build filled (services/instance-deleter/src/compile-cache.ts)', async () => {
+    const prime = path.join(repoRoot(), 'dist/services/instance-deleter/src/prime-compile-cache.js');
+    // Node's own debug output of the cache: one line per module, whether its entry was accepted.
+    const { stderr } = await promisify(execFile)(process.execPath, [prime], {
+      cwd: repoRoot(),
+      env: { PATH: process.env.PATH ?? '', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+    });
+    const accepted = stderr.split('\n').filter((line) => line.includes(' was accepted'));
+    expect(accepted).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('dist/services/instance-deleter/src/compute-client.js'),
+        expect.stringContaining('@google-cloud/compute/build/src/v1/instances_client.js'),
+        expect.stringContaining('google-gax/build/src/fallback.js'),
+      ]),
+    );
+    expect(stderr).not.toMatch(/was rejected|mismatch/);
+  }, 60_000);
+
   it('makes every call the deleter makes', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD], {
       cwd: repoRoot(),
@@ -99,6 +121,7 @@ describe('the built Compute client with the trimmed descriptor', () => {
         ['ComputeError', 404],
         ['ComputeError', 400],
       ],
+      grpcFiles: [],
     });
   }, 60_000);
 });

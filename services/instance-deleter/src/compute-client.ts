@@ -59,6 +59,65 @@ function preferTrimmedDescriptor(): ComputeDescriptorKind {
 /** The descriptor this process's Compute clients use: the trimmed one in a build, the full one otherwise. */
 export const computeDescriptor: ComputeDescriptorKind = preferTrimmedDescriptor();
 
+/** The `google-gax` root module (build/src/index.js) the Compute client files require. */
+const GAX_ROOT = createRequire(require.resolve('@google-cloud/compute/package.json')).resolve('google-gax');
+
+/** What the client files and constructors use of `google-gax`: its REST half and two helpers. */
+interface RestOnlyGax {
+  fallback: unknown;
+  loggingUtils: unknown;
+  decodeAnyProtosInArray: unknown;
+}
+
+/**
+ * `google-gax` without its gRPC half, for the Compute client files. Each of them starts with
+ * `require("google-gax")`, whose root loads @grpc/grpc-js and @grpc/proto-loader (about 80 files) that a
+ * REST client never calls: Compute's clients use HTTP/1.1 with JSON (`fallback`, their default). So while
+ * they load, `google-gax` is this object: the REST half (`google-gax/fallback`, the module each
+ * constructor picks when it is given one, as their own docstrings suggest: "avoids loading google-gax with
+ * gRPC"), plus the two names the client files read from the root, `loggingUtils` (their debug log) and
+ * `decodeAnyProtosInArray` (error details), taken from the same files the root takes them from. Any other
+ * name, which a later `@google-cloud/compute` might read, comes from the real root, loaded then, so a
+ * changed client costs time and never breaks.
+ */
+function restOnlyGax(): RestOnlyGax {
+  const gaxRequire = createRequire(GAX_ROOT);
+  const light: RestOnlyGax = {
+    fallback: gaxRequire('./fallback.js'),
+    loggingUtils: gaxRequire('google-logging-utils'),
+    decodeAnyProtosInArray: (gaxRequire('./util.js') as { decodeAnyProtosInArray: unknown })
+      .decodeAnyProtosInArray,
+  };
+  let root: Record<string | symbol, unknown> | undefined;
+  return new Proxy(light, {
+    get: (target, name) =>
+      name in target
+        ? target[name as keyof RestOnlyGax]
+        : (root ??= gaxRequire(GAX_ROOT) as Record<string | symbol, unknown>)[name],
+  });
+}
+
+/**
+ * Requires `file` with `google-gax` resolving to `gax` (when nothing loaded the real one yet), and puts
+ * the cache back afterwards, so any other module of this process that asks for `google-gax` gets the real
+ * one.
+ */
+function requireWithGax(file: string, gax: RestOnlyGax): Record<string, unknown> {
+  if (require.cache[GAX_ROOT] !== undefined) return require(file) as Record<string, unknown>;
+  const module = new Module(GAX_ROOT);
+  module.filename = GAX_ROOT;
+  module.loaded = true;
+  module.exports = gax;
+  require.cache[GAX_ROOT] = module;
+  try {
+    return require(file) as Record<string, unknown>;
+  } finally {
+    delete require.cache[GAX_ROOT];
+  }
+}
+
+const gax = restOnlyGax();
+
 /**
  * Each client class from its own file rather than the package root (a 30 MB protobuf module and the beta
  * clients) or `v1/index.js` (about a hundred clients, 249 files): about a second of CPU less per cold
@@ -66,7 +125,10 @@ export const computeDescriptor: ComputeDescriptorKind = preferTrimmedDescriptor(
  */
 const v1 = Object.fromEntries(
   Object.entries(COMPUTE_CLIENT_FILES).map(([name, file]) => {
-    const module = require(`@google-cloud/compute/build/src/v1/${file}_client.js`) as Record<string, unknown>;
+    const module = requireWithGax(
+      require.resolve(`@google-cloud/compute/build/src/v1/${file}_client.js`),
+      gax,
+    );
     if (typeof module[name] !== 'function') {
       throw new Error(`@google-cloud/compute/build/src/v1/${file}_client.js has no ${name}`);
     }
@@ -159,13 +221,13 @@ export function createComputeClient(
     }
   };
 
-  const instances = lazy(() => new v1.InstancesClient(options));
-  const zoneMigs = lazy(() => new v1.InstanceGroupManagersClient(options));
-  const regionMigs = lazy(() => new v1.RegionInstanceGroupManagersClient(options));
-  const zoneAutoscalers = lazy(() => new v1.AutoscalersClient(options));
-  const regionAutoscalers = lazy(() => new v1.RegionAutoscalersClient(options));
-  const zoneOperations = lazy(() => new v1.ZoneOperationsClient(options));
-  const regionOperations = lazy(() => new v1.RegionOperationsClient(options));
+  const instances = lazy(() => new v1.InstancesClient(options, gax as never));
+  const zoneMigs = lazy(() => new v1.InstanceGroupManagersClient(options, gax as never));
+  const regionMigs = lazy(() => new v1.RegionInstanceGroupManagersClient(options, gax as never));
+  const zoneAutoscalers = lazy(() => new v1.AutoscalersClient(options, gax as never));
+  const regionAutoscalers = lazy(() => new v1.RegionAutoscalersClient(options, gax as never));
+  const zoneOperations = lazy(() => new v1.ZoneOperationsClient(options, gax as never));
+  const regionOperations = lazy(() => new v1.RegionOperationsClient(options, gax as never));
 
   const zonal = (mig: ResourceRef) => ({
     project: mig.project,

@@ -17,12 +17,16 @@
  * (`SERVICE_ENTRY_POINTS['instance-deleter'].function`).
  * https://cloud.google.com/functions/docs/writing#directory-structure
  */
-import { http } from '@google-cloud/functions-framework';
-import { loadConfig } from './config.js';
-import { createInstanceDeleter } from './create-instance-deleter.js';
+import { useCompileCache } from './compile-cache.js';
 
 /** The Functions Framework target, `--entry-point` of `gcloud functions deploy`. */
 export const FUNCTION_TARGET = 'deleteInstance';
+
+// The compile cache first, so the deleter's modules come from it (compile-cache.ts).
+useCompileCache();
+const { http } = await import('@google-cloud/functions-framework');
+const { loadConfig } = await import('./config.js');
+const { createInstanceDeleter } = await import('./create-instance-deleter.js');
 
 // Logs go to stdout at LOG_LEVEL, tagged `service: instance-deleter` (createInstanceDeleter's default).
 http(FUNCTION_TARGET, createInstanceDeleter(loadConfig()));

@@ -1,15 +1,6 @@
-import { runService } from '#shared';
-import { loadConfig } from './config.js';
-import { createInstanceDeleter } from './create-instance-deleter.js';
+// The instance deleter as a plain HTTP server: Cloud Run, the sandbox, local use. The compile cache is
+// turned on before the service's modules load, so they come from it (compile-cache.ts).
+import { useCompileCache } from './compile-cache.js';
 
-// The instance deleter as a plain HTTP server: Cloud Run, the sandbox, local use.
-runService({
-  name: 'instance-deleter',
-  loadConfig: () => loadConfig(),
-  create: createInstanceDeleter,
-  describe: (config) => ({
-    allowedMigPattern: config.allowedMigPattern.source,
-    requestTimeoutSeconds: config.requestTimeoutMs / 1000,
-    computeEndpoint: config.computeEndpoint ?? 'compute.googleapis.com',
-  }),
-});
+useCompileCache();
+await import('./serve.js');
