@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -6,7 +5,7 @@ import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { startFakeComputeApi } from '#fakes/compute-api';
 import { startFakeGoogleIssuer } from '#fakes/google-issuer';
 import { startFakeMetadataServer } from '#fakes/metadata-server';
-import { freePort, spawnNode, waitUntilAnswering } from '#sandbox/node-process';
+import { deleterRuntimeEnv, freePort, spawnNode, waitUntilAnswering } from '#sandbox/node-process';
 import type { NodeProcess } from '#sandbox/node-process';
 import { repoRoot, SANDBOX_ORG, SANDBOX_POLICY, SANDBOX_PROJECT, SERVICE_ACCOUNTS } from '#sandbox/sandbox';
 import { log, mb, sleep } from './bench-support.js';
@@ -73,20 +72,6 @@ export async function serviceColdStarts(runs: number): Promise<{ proxy: ColdStar
   );
   const deleter = await deleterColdStarts(runs, minimal);
   return { proxy, deleter };
-}
-
-/**
- * The environment the deleter is deployed with beyond its configuration (services/instance-deleter/runtime.env,
- * which deploy/instance-deleter.sh reads too): V8 heap bounds and malloc arenas.
- */
-export function deleterRuntimeEnv(): Record<string, string> {
-  const file = fs.readFileSync(path.join(repoRoot(), 'services/instance-deleter/runtime.env'), 'utf8');
-  return Object.fromEntries(
-    file
-      .split('\n')
-      .filter((line) => /^[A-Z_]+=/.test(line))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
 }
 
 /** What the deleter's cold start waits for: see {@link deleterColdStarts}. */

@@ -145,3 +145,16 @@ export async function waitUntilAnswering(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+/**
+ * The environment the deleter is deployed with beyond its configuration (services/instance-deleter/runtime.env,
+ * which deploy/instance-deleter.sh reads too): V8 heap bounds and malloc arenas.
+ */
+export function deleterRuntimeEnv(): Record<string, string> {
+  const file = fs.readFileSync(path.join(repoRoot(), 'services/instance-deleter/runtime.env'), 'utf8');
+  return Object.fromEntries(
+    file
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}

@@ -17,7 +17,13 @@ import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { runAutoscaledVm } from './autoscaled-vm.js';
 import type { AutoscaledVmOutcome } from './autoscaled-vm.js';
 import { startIapFront } from './iap-front.js';
-import { freePort, repoRoot as packageRoot, spawnNode, waitUntilAnswering } from './node-process.js';
+import {
+  deleterRuntimeEnv,
+  freePort,
+  repoRoot as packageRoot,
+  spawnNode,
+  waitUntilAnswering,
+} from './node-process.js';
 import type { NodeProcess } from './node-process.js';
 
 /** The project every simulated resource lives in. */
@@ -559,6 +565,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       deleterListenPort,
       {
         ...baseEnv,
+        // As deployed: the V8 heap bounds and malloc arenas of services/instance-deleter/runtime.env.
+        ...deleterRuntimeEnv(),
         PORT: String(deleterListenPort),
         AUTH_AUDIENCE: deleterUrl,
         ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
