@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SANDBOX_ORG } from '#sandbox/sandbox';
+import { autoscalerRows, autoscalerTargets } from './autoscaler-rows.js';
 import { bareRows } from './bare-rows.js';
 import {
   bearer,
@@ -185,12 +186,20 @@ async function main(): Promise<void> {
     },
   );
 
+  // The autoscaler's rows: fakes and the built autoscaler of their own, no sandbox.
+  const autoscaler = await autoscalerRows(options);
+  rows.push(...autoscaler.rows);
+  notes.push(...autoscaler.notes);
+
   const ratio = upstreamRatioNote(rows);
   if (ratio !== undefined) notes.push(ratio);
 
   const processes = processRows(cold, { proxy: proxyRss, deleter: deleterRss });
 
-  const targets = measureTargets(rows, processes, options.stormSize);
+  const targets = [
+    ...measureTargets(rows, processes, options.stormSize),
+    ...autoscalerTargets(autoscaler.burst),
+  ];
 
   const report = renderReport(
     reportMeta(options, { started, auditLines: audit.lines.length, notes }),

@@ -139,11 +139,18 @@ describe('npm run bench -- --quick', () => {
     expect(row('deleter DELETE /, fresh VM each', 16)).toHaveLength(2);
     expect(row('token proxy')).toHaveLength(1);
     expect(row('instance deleter')).toHaveLength(1);
+    // The autoscaler: a burst of queued deliveries (--quick: 200) and one redelivery sweep (--quick: 20).
+    expect(row('autoscaler: 200 queued deliveries at once', 200)).toHaveLength(1);
+    expect(row('autoscaler: 200 queued deliveries at once')[0]).toContain('every VM requested after');
+    expect(
+      row('autoscaler: POST /reconcile with 20 failed deliveries in the log (20 redelivered', 1),
+    ).toHaveLength(1);
     for (const target of [
       'GitHub calls per 1000',
       '/register throughput with verification',
       'cold start ≤',
       'RSS ≤',
+      'Compute calls for 200 queued deliveries',
     ]) {
       expect(row(target)).toHaveLength(1);
       expect(row(target)[0]).toMatch(/\| (yes|\*\*no\*\*) \|$/);
