@@ -260,12 +260,15 @@ export async function runWorkload(
     const deadline = performance.now() + options.drainTimeoutMs;
     const drained = () => waiting.size === 0 && running.size === 0 && fleetEmpty();
     while (!drained() && performance.now() < deadline) await sleep(200);
-    // One last run after the fleet is empty: a delivery dropped late is redelivered, and any VM it brings
-    // (a spare: its job ran elsewhere) must leave again.
+    // Last runs once the fleet is empty, until every event is delivered (a redelivery can be dropped too):
+    // any VM a late redelivery brings (a spare: its job ran elsewhere) must leave again.
     scheduling = false;
     await scheduler;
-    await github.deliveriesSettled();
-    await reconcile();
+    for (let run = 0; run < 5 && performance.now() < deadline; run += 1) {
+      await github.deliveriesSettled();
+      if (run > 0 && deliveryOutcomes(github.deliveries).stillFailed === 0) break;
+      await reconcile();
+    }
     await github.deliveriesSettled();
     while (!drained() && performance.now() < deadline) await sleep(200);
     const lastWait = new AbortController();
