@@ -378,7 +378,7 @@ export function formatWorkloadReport(report: WorkloadReport): string {
       `${report.calls.compute.total} (${report.calls.compute.perJob}), ${report.calls.compute.createInstances}`,
     ],
     [
-      'deliveries: attempts / dropped / recovered by redelivery / still failed',
+      'deliveries: attempts / dropped attempts / events recovered by redelivery / events still failed',
       `${report.deliveries.attempts} / ${report.deliveries.dropped} / ${report.deliveries.recovered} / ${report.deliveries.stillFailed}`,
     ],
     ['redeliveries the reconciler asked for', report.deliveries.redeliveries],
