@@ -205,7 +205,10 @@ export async function runWorkload(
   // Cloud Scheduler: POST /reconcile with an identity token of its service account, one run at a time.
   const schedulerToken = async (): Promise<string> => {
     const url = `http://${sandbox.schedulerMetadataHost}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(sandbox.autoscalerUrl)}&format=full`;
-    const answer = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' } });
+    const answer = await fetch(url, {
+      headers: { 'Metadata-Flavor': 'Google' },
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!answer.ok) throw new Error(`the scheduler's metadata server answered ${answer.status}`);
     return answer.text();
   };
