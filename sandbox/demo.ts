@@ -108,6 +108,8 @@ async function runAttackDemo(options: DemoOptions): Promise<number> {
   const sandbox = await startSandbox({
     proxyPort: options.proxyPort,
     deleterPort: options.deleterPort,
+    // A free port: the sandbox's default 8082 may be taken by an `npm start` running meanwhile.
+    autoscalerPort: 0,
     vms: { presubmit: 0, postsubmit: 0 },
     githubLatencyMs: options.githubLatencyMs,
     // A MIG is unstable while a member is DELETING, and a scale-down check answers "not now" until it is
