@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SANDBOX_ORG } from '#sandbox/sandbox';
+import { autoscalerRows, autoscalerTargets } from './autoscaler-rows.js';
 import {
   bearer,
   DEFAULT_WRITE_INTERVAL_MS,
@@ -225,12 +226,22 @@ async function main(): Promise<void> {
     notes.push(...jitStormNotes(storms, options));
   }
 
+  // The autoscaler's rows: fakes and the built autoscaler of their own, no sandbox.
+  const autoscaler = options.registerOnly ? undefined : await autoscalerRows(options);
+  if (autoscaler) {
+    rows.push(...autoscaler.rows);
+    notes.push(...autoscaler.notes);
+  }
+
   const ratio = upstreamRatioNote(rows);
   if (ratio !== undefined) notes.push(ratio);
 
   const processes = cold ? processRows(cold, { proxy: proxyRss, deleter: deleterRss }) : [];
 
-  const targets = measureTargets(rows, processes, options.stormSize, storms);
+  const targets = [
+    ...measureTargets(rows, processes, options.stormSize, storms),
+    ...(autoscaler ? autoscalerTargets(autoscaler.burst) : []),
+  ];
 
   const report = renderReport(
     reportMeta(options, { started, loadAtStart, auditLines: audit.lines.length, notes }),

@@ -30,6 +30,37 @@ export interface AutoscaledVmOutcome {
 const METADATA = { 'Metadata-Flavor': 'Google' };
 const POLL_MS = 100;
 
+/** deploy/vm/lib.sh's retry defaults: RETRY_BASE_SECONDS 1, RETRY_MAX_DELAY_SECONDS 30, RETRY_DEADLINE_SECONDS 300. */
+const RETRY = { baseMs: 1000, maxDelayMs: 30_000, deadlineMs: 300_000 };
+
+/**
+ * Sends a request to a service as deploy/vm/lib.sh's `http_request` does: a timeout, a refused connection,
+ * a 429 or a 5xx (the token proxy answers 429 when its queue of GitHub writes is full, 504 past its
+ * deadline) is tried again after a doubling delay with equal jitter, within the time budget. Other answers
+ * are returned as they are.
+ */
+async function withRetries(signal: AbortSignal, send: () => Promise<HttpAnswer>): Promise<HttpAnswer> {
+  const deadline = Date.now() + RETRY.deadlineMs;
+  for (let attempt = 1; ; attempt += 1) {
+    let answer: HttpAnswer | undefined;
+    let failure: unknown;
+    try {
+      answer = await send();
+      if (answer.status !== 429 && answer.status < 500) return answer;
+    } catch (error) {
+      failure = error;
+    }
+    signal.throwIfAborted();
+    const delay = Math.min(RETRY.maxDelayMs, RETRY.baseMs * 2 ** (attempt - 1));
+    const wait = delay / 2 + Math.random() * (delay / 2);
+    if (Date.now() + wait > deadline) {
+      if (answer) return answer;
+      throw failure;
+    }
+    await sleep(wait, undefined, { signal });
+  }
+}
+
 function expectOk(answer: HttpAnswer, what: string): HttpAnswer {
   if (answer.status >= 200 && answer.status < 300) return answer;
   throw new Error(`${what}: HTTP ${answer.status}: ${errorMessageOf(answer)}`);
@@ -90,11 +121,13 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
   // register.sh: a JIT config from the proxy, then run.sh --jitconfig.
   const proxyToken = await identityToken(proxyUrl);
   const config = expectOk(
-    await sendRequest(`${proxyUrl}/jitconfig`, {
-      method: 'POST',
-      token: proxyToken,
-      body: { scope, labels, runner_group: group },
-    }),
+    await withRetries(signal, () =>
+      sendRequest(`${proxyUrl}/jitconfig`, {
+        method: 'POST',
+        token: proxyToken,
+        body: { scope, labels, runner_group: group },
+      }),
+    ),
     'get a JIT config',
   ).json as { encoded_jit_config: string };
   // The runner connects with the release its template installed (the fake GitHub reports it as `version`).
@@ -124,11 +157,14 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
 
   // deregister.sh (the ephemeral runner is usually gone already), then delete-self.sh.
   expectOk(
-    await sendRequest(`${proxyUrl}/runner`, { method: 'DELETE', token: proxyToken, body: { scope } }),
+    await withRetries(signal, () =>
+      sendRequest(`${proxyUrl}/runner`, { method: 'DELETE', token: proxyToken, body: { scope } }),
+    ),
     'deregister the runner',
   );
+  const deleterToken = await identityToken(deleterUrl);
   expectOk(
-    await sendRequest(`${deleterUrl}/`, { method: 'DELETE', token: await identityToken(deleterUrl) }),
+    await withRetries(signal, () => sendRequest(`${deleterUrl}/`, { method: 'DELETE', token: deleterToken })),
     'delete this VM',
   );
   outcome.deleted = true;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startFakeComputeApi } from './fakes/compute-api.js';
 import type { FakeComputeApi, FakeMig } from './fakes/compute-api.js';
-import { startFakeGitHub } from './fakes/github-api.js';
+import { DEFAULT_INSTALLATION_PERMISSIONS, startFakeGitHub } from './fakes/github-api.js';
 import type { FakeGitHub } from './fakes/github-api.js';
 import { startFakeGoogleIssuer } from './fakes/google-issuer.js';
 import type { FakeGoogleIssuer } from './fakes/google-issuer.js';
@@ -125,6 +125,11 @@ export interface SandboxOptions {
   /** How long a deleted instance lingers as DELETING in its MIG; default 1000 ms. */
   deletionDelayMs?: number;
   /**
+   * Gives each pool a second MIG after its first, zonal in us-central1-c (`gh-runner-<kind>-c`): where the
+   * autoscaler sends the VMs its first MIG cannot create (a zone out of capacity). Default: one MIG a pool.
+   */
+  secondMigs?: boolean;
+  /**
    * Extra environment for both services (e.g. `LOG_LEVEL`, `TOKEN_REUSE_MIN_REMAINING_SECONDS`). Nothing
    * else of this process's environment reaches them: a `GITHUB_TOKEN` exported in the shell stays out.
    */
@@ -154,6 +159,8 @@ export interface Sandbox {
   /** `127.0.0.1:PORT`: a metadata server that mints identity tokens for {@link SCHEDULER_SERVICE_ACCOUNT}. */
   schedulerMetadataHost: string;
   migs: Record<RunnerKind, FakeMig>;
+  /** Each pool's second MIG, with {@link SandboxOptions.secondMigs}; empty otherwise. */
+  secondMigs: Partial<Record<RunnerKind, FakeMig>>;
   /** How each VM the autoscaler created lived, once its life is over; in the order they ended. */
   autoscaledVms(): readonly AutoscaledVmOutcome[];
   /** Resolves once every autoscaled VM that has booted so far has ended its life. */
@@ -343,7 +350,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     github.controls.latencyMs = options.githubLatencyMs ?? 0;
     github.addOrg(SANDBOX_ORG, { runnerGroups: ['presubmit', 'postsubmit'] });
     github.addRepo(`${SANDBOX_ORG}/app`);
-    github.addInstallation({ account: SANDBOX_ORG });
+    // The autoscaler reads workflow jobs too: Actions read, as docs/deploy.md sets up the App.
+    github.addInstallation({
+      account: SANDBOX_ORG,
+      permissions: { ...DEFAULT_INSTALLATION_PERMISSIONS, actions: 'read' },
+    });
 
     const compute = await startFakeComputeApi({ deletionDelayMs: options.deletionDelayMs ?? 1000 });
     cleanups.push(() => compute.close());
@@ -370,6 +381,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         autoscaler: { recommendedSize: null, mode: 'ONLY_SCALE_OUT' },
       }),
     };
+    const secondMigs: Partial<Record<RunnerKind, FakeMig>> = {};
+    for (const kind of options.secondMigs ? (['presubmit', 'postsubmit'] as const) : []) {
+      secondMigs[kind] = compute.addMig({
+        project: SANDBOX_PROJECT.projectId,
+        zone: `${SANDBOX_REGION}-c`,
+        name: `gh-runner-${kind}-c`,
+      });
+    }
 
     // Each MIG's instance template, with the runner release its VMs install (as deploy/instance-template.sh
     // writes it): a VM's runner connects to the fake GitHub with that version.
@@ -569,7 +588,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ...deleterRuntimeEnv(),
         PORT: String(deleterListenPort),
         AUTH_AUDIENCE: deleterUrl,
-        ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)',
+        ALLOWED_MIG_PATTERN: 'gh-runner-(presubmit|postsubmit)(-c)?',
         COMPUTE_API_ENDPOINT: compute.url,
         GCE_METADATA_HOST: deleterIdentity.host,
         REQUEST_TIMEOUT_SECONDS: '10',
@@ -586,9 +605,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         name: kind,
         scopes: [SANDBOX_ORG],
         labels: RUNNER_LABELS[kind],
-        migs: [
-          `projects/${SANDBOX_PROJECT.projectId}/${migs[kind].scope}/${migs[kind].location}/instanceGroupManagers/${migs[kind].name}`,
-        ],
+        migs: [migs[kind], ...(secondMigs[kind] ? [secondMigs[kind]] : [])].map(
+          (mig) =>
+            `projects/${SANDBOX_PROJECT.projectId}/${mig.scope}/${mig.location}/instanceGroupManagers/${mig.name}`,
+        ),
         runnerScope: SANDBOX_ORG,
         runnerGroup: kind,
         maxRunners: 500,
@@ -658,7 +678,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const outcomes: AutoscaledVmOutcome[] = [];
     const living = new Set<Promise<void>>();
     const kindOf = (mig: FakeMig | undefined): RunnerKind | undefined =>
-      mig === migs.presubmit ? 'presubmit' : mig === migs.postsubmit ? 'postsubmit' : undefined;
+      (['presubmit', 'postsubmit'] as const).find(
+        (kind) => mig !== undefined && (mig === migs[kind] || mig === secondMigs[kind]),
+      );
     const unsubscribe = compute.onInstanceCreated((instance, mig) => {
       const kind = kindOf(mig);
       if (kind === undefined || lives.signal.aborted) return;
@@ -732,6 +754,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       webhookSecret,
       schedulerMetadataHost: schedulerIdentity.host,
       migs,
+      secondMigs,
       autoscaledVms: () => outcomes,
       autoscaledVmsSettled: async () => {
         while (living.size > 0) await Promise.all([...living]);

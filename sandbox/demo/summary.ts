@@ -13,7 +13,7 @@ export interface LatencyStats {
   max: number;
 }
 
-/** What `npm run demo --json` prints; the table shows the same. */
+/** What `npm run demo -- --attacks --json` prints; the table shows the same. */
 export interface DemoSummary {
   /** True when every VM was served and deleted and every attack was refused with a 4xx. */
   ok: boolean;
@@ -228,7 +228,7 @@ const list = (counts: Record<string, number>) =>
 /** Long messages (Compute's quote the whole resource path) are cut in the table; the JSON has them whole. */
 const cut = (text: string, length = 120) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
 
-/** The summary as the table people read at the end of `npm run demo`. */
+/** The summary as the table people read at the end of `npm run demo -- --attacks`. */
 export function formatSummary(s: DemoSummary): string {
   const verdict = s.ok
     ? 'every VM served and deleted, every attack refused'

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { INSTANCE_ID_LABEL_PREFIX } from '#autoscaler';
-import type { FleetView } from '#autoscaler';
+import type { FleetView, ReapKind } from '#autoscaler';
 import { startFakeComputeApi } from '#fakes/compute-api';
 import type { FakeComputeApi, FakeInstance, FakeMig } from '#fakes/compute-api';
 import { startFakeGitHub } from '#fakes/github-api';
@@ -108,6 +108,17 @@ export interface SoakWorld {
   now(): number;
 }
 
+/** What the reaper did over every pool of a fleet view (`GET /fleet`): VMs and runners reaped by reason, idle VM-minutes. */
+export function reaperTotals(fleet: FleetView): { reaped: Record<ReapKind, number>; idleVmMinutes: number } {
+  const reaped: Record<ReapKind, number> = { unregistered: 0, idle: 0, lost: 0, 'runner-left': 0 };
+  let idleVmMinutes = 0;
+  for (const pool of fleet.pools) {
+    for (const kind of Object.keys(reaped) as ReapKind[]) reaped[kind] += pool.reaper.reaped[kind];
+    idleVmMinutes += pool.reaper.idleVmMinutes;
+  }
+  return { reaped, idleVmMinutes: Math.round(idleVmMinutes * 100) / 100 };
+}
+
 /** Starts the autoscaler against the world: in this process (the test) or as a child (`npm run soak`). */
 export type StartSoakTarget = (world: SoakWorld) => Promise<SoakTarget>;
 
@@ -150,7 +161,7 @@ const GPU = ['self-hosted', 'linux', 'x64', 'gpu'];
 const ORG = { kind: 'org', org: 'my-org' } as const;
 
 /** A small deterministic generator (mulberry32): the same seed, the same world. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -472,13 +483,10 @@ export async function runSoak(options: SoakOptions, startTarget: StartSoakTarget
       headers: { authorization: `Bearer ${token()}` },
     });
     const fleet = (await fleetResponse.json()) as FleetView;
-    for (const pool of fleet.pools) {
-      report.reaped.unregistered += pool.reaper.reaped.unregistered;
-      report.reaped.idle += pool.reaper.reaped.idle;
-      report.reaped.lost += pool.reaper.reaped.lost;
-      report.reaped.runnerLeft += pool.reaper.reaped['runner-left'];
-      report.idleVmMinutes += pool.reaper.idleVmMinutes;
-    }
+    const totals = reaperTotals(fleet);
+    const { unregistered, idle, lost, 'runner-left': runnerLeft } = totals.reaped;
+    report.reaped = { unregistered, idle, lost, runnerLeft };
+    report.idleVmMinutes = totals.idleVmMinutes;
     const runners = github.listRunners(ORG);
     const onlineIdle = new Map(runners.filter((r) => r.status === 'online' && !r.busy).map((r) => [r.id, r]));
     const memberIds = new Set<string>();

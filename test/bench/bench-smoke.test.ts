@@ -145,6 +145,12 @@ describe('npm run bench -- --quick', () => {
     expect(row('deleter DELETE /, fresh VM each', 16)).toHaveLength(2);
     expect(row('token proxy |')).toHaveLength(1);
     expect(row('instance deleter |')).toHaveLength(1);
+    // The autoscaler: a burst of queued deliveries (--quick: 200) and one redelivery sweep (--quick: 20).
+    expect(row('autoscaler: 200 queued deliveries at once', 200)).toHaveLength(1);
+    expect(row('autoscaler: 200 queued deliveries at once')[0]).toContain('every VM requested after');
+    expect(
+      row('autoscaler: POST /reconcile with 20 failed deliveries in the log (20 redelivered', 1),
+    ).toHaveLength(1);
     for (const [target, count] of [
       ['GitHub calls per 1000', 1],
       ['/register, reuse on, a distinct verified token per request, c64: throughput ≥ 80% of the ceiling', 1],
@@ -152,6 +158,7 @@ describe('npm run bench -- --quick', () => {
       ["JIT boot storms stay within GitHub's secondary limits", 1],
       ['token proxy: cold start ≤', 1],
       ['instance deleter: RSS ≤ 128 MB', 1],
+      ['Compute calls for 200 queued deliveries', 1],
     ] as const) {
       expect(row(target)).toHaveLength(count);
       expect(row(target)[0]).toMatch(/\| (yes|\*\*no\*\*) \|$/);

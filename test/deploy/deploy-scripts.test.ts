@@ -15,6 +15,7 @@ import { parsePolicy } from '#token-proxy';
 import { allowsGroup, allowsLabel, ruleMatchesCaller } from '../../services/token-proxy/src/policy.js';
 import { parsePoolConfig } from '../../services/autoscaler/src/pool-config.js';
 import { instanceNameFor } from '../../services/autoscaler/src/instance-name.js';
+import { METRIC_LOG_MESSAGES } from '../../services/autoscaler/src/log-messages.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY_DIR = path.join(ROOT, 'deploy');
@@ -1308,11 +1309,8 @@ const AUTOSCALER_SOURCE = fs
   .map((f) => fs.readFileSync(path.join(ROOT, 'services/autoscaler/src', f), 'utf8'))
   .join('\n');
 
-/**
- * Log lines the metrics count that the service does not write yet: docs/deploy.md ("Alerts") says what each
- * should carry. Their metrics stay empty until it does.
- */
-const PROPOSED_LOG_LINES = ['job started', 'MIG members failing to create', 'redelivery failed'];
+/** The messages the metrics may count, as the service logs them (one list: services/autoscaler/src/log-messages.ts). */
+const LOGGED_MESSAGES: readonly string[] = Object.values(METRIC_LOG_MESSAGES);
 
 describe('deploy/monitoring', () => {
   const metrics = metricFiles().map((file) => ({
@@ -1334,8 +1332,7 @@ describe('deploy/monitoring', () => {
     },
   }));
 
-  it('counts only the autoscaler service own lines, by a message it logs (or one docs/deploy.md proposes)', () => {
-    const doc = fs.readFileSync(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+  it('counts only the autoscaler service own lines, by a message it logs', () => {
     for (const { name, config } of metrics) {
       expect(name).toMatch(/^gh-autoscaler-[a-z-]+$/);
       expect(config.filter).toMatch(
@@ -1345,20 +1342,29 @@ describe('deploy/monitoring', () => {
         .map((m) => m[1]!)
         .filter((m) => !['cloud_run_revision', 'autoscaler', 'redelivering delivery'].includes(m));
       expect(messages.length).toBeGreaterThan(0);
-      for (const message of messages) {
-        const logged = AUTOSCALER_SOURCE.includes(`'${message}'`);
-        expect(logged || PROPOSED_LOG_LINES.includes(message)).toBe(true);
-        if (!logged) expect(doc).toContain(`\`${message}\``);
-      }
+      for (const message of messages)
+        expect({ name, message, logged: LOGGED_MESSAGES.includes(message) }).toEqual({
+          name,
+          message,
+          logged: true,
+        });
       for (const label of config.metricDescriptor.labels ?? []) {
         expect(config.labelExtractors?.[label.key]).toMatch(/^EXTRACT\(jsonPayload\.[A-Za-z]+\)$/);
       }
     }
     // The problems reconcile.ts reports for a refused redelivery start with this text.
     expect(AUTOSCALER_SOURCE).toContain('`redelivering delivery ${');
+    // Each listed message is logged through the list, and no message the list holds is also spelled out.
+    for (const [key, message] of Object.entries(METRIC_LOG_MESSAGES)) {
+      expect({ key, used: AUTOSCALER_SOURCE.includes(`METRIC_LOG_MESSAGES.${key}`) }).toEqual({
+        key,
+        used: true,
+      });
+      expect(AUTOSCALER_SOURCE.split(`'${message}'`).length - 1).toBe(1); // its one definition
+    }
   });
 
-  it('measures job wait from a numeric field of the proposed job started line', () => {
+  it('measures job wait from the numeric waitSeconds of the job started line', () => {
     const wait = metrics.find((m) => m.name === 'gh-autoscaler-job-wait')!.config;
     expect(wait.metricDescriptor.valueType).toBe('DISTRIBUTION');
     expect(wait.valueExtractor).toBe('EXTRACT(jsonPayload.waitSeconds)');

@@ -8,6 +8,15 @@ import { planFleet } from '#sandbox/demo/fleet';
 import { DemoUsageError, parseDemoOptions } from '#sandbox/demo/options';
 import { formatSummary, githubCallKind, latencyStats } from '#sandbox/demo/summary';
 import type { DemoSummary } from '#sandbox/demo/summary';
+import {
+  deliveryOutcomes,
+  formatWorkloadReport,
+  workloadCallKind,
+  WORKLOAD_LABELS,
+} from '#sandbox/demo/workload';
+import type { WorkloadReport } from '#sandbox/demo/workload';
+import type { FakeHookDelivery } from '#fakes/github-api';
+import { RUNNER_LABELS } from '#sandbox/sandbox';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demo = path.join(root, TOOL_ENTRY_POINTS.demo);
@@ -23,8 +32,27 @@ function runDemo(args: string[]): Promise<{ code: number | null; stdout: string;
 }
 
 describe('parseDemoOptions', () => {
-  it('defaults to a fleet of 50 with 10% attackers, on free ports', () => {
-    expect(parseDemoOptions([])).toEqual({
+  it('defaults to the workload: 240 jobs in 8 bursts, 10% of deliveries dropped, on free ports', () => {
+    expect(parseDemoOptions([])).toMatchObject({
+      mode: 'workload',
+      jobs: 240,
+      bursts: 8,
+      burstEveryMs: 5000,
+      dropPercent: 10,
+      reconcileEveryMs: 5000,
+      drainTimeoutMs: 240_000,
+      seed: 1,
+      jobMs: 1000,
+      githubLatencyMs: 0,
+      proxyPort: 0,
+      deleterPort: 0,
+      json: false,
+    });
+  });
+
+  it('with --attacks, defaults to a fleet of 50 with 10% attackers, on free ports', () => {
+    expect(parseDemoOptions(['--attacks'])).toMatchObject({
+      mode: 'attacks',
       vms: 50,
       concurrency: 10,
       attackers: 5,
@@ -38,9 +66,36 @@ describe('parseDemoOptions', () => {
     });
   });
 
-  it('reads every flag', () => {
+  it('reads every flag of the workload', () => {
     expect(
       parseDemoOptions([
+        '--jobs=300',
+        '--bursts',
+        '10',
+        '--burst-every-ms=2000',
+        '--drop-percent=25',
+        '--reconcile-every-ms=3000',
+        '--drain-timeout-ms=60000',
+        '--seed=7',
+        '--job-ms=500',
+      ]),
+    ).toMatchObject({
+      mode: 'workload',
+      jobs: 300,
+      bursts: 10,
+      burstEveryMs: 2000,
+      dropPercent: 25,
+      reconcileEveryMs: 3000,
+      drainTimeoutMs: 60_000,
+      seed: 7,
+      jobMs: 500,
+    });
+  });
+
+  it('reads every flag of --attacks', () => {
+    expect(
+      parseDemoOptions([
+        '--attacks',
         '--vms=12',
         '--concurrency',
         '6',
@@ -52,14 +107,19 @@ describe('parseDemoOptions', () => {
         '--json',
       ]),
     ).toMatchObject({ vms: 12, concurrency: 6, attackers: 4, jobMs: 200, githubLatencyMs: 0, json: true });
-    expect(parseDemoOptions(['--vms', '30']).attackers).toBe(3);
+    expect(parseDemoOptions(['--attacks', '--vms', '30']).attackers).toBe(3);
   });
 
   it.each([
-    [['--vms', 'ten'], '--vms must be a whole number from 2 to 1000, not "ten"'],
-    [['--vms', '1'], '--vms must be a whole number'],
-    [['--concurrency', '0'], '--concurrency must be a whole number from 1'],
-    [['--vms', '10', '--attackers', '6'], '--attackers must be at most the 5 presubmit VMs'],
+    [['--attacks', '--vms', 'ten'], '--vms must be a whole number from 2 to 1000, not "ten"'],
+    [['--attacks', '--vms', '1'], '--vms must be a whole number'],
+    [['--attacks', '--concurrency', '0'], '--concurrency must be a whole number from 1'],
+    [['--attacks', '--vms', '10', '--attackers', '6'], '--attackers must be at most the 5 presubmit VMs'],
+    [['--vms', '10'], '--vms needs --attacks'],
+    [['--attacks', '--jobs', '10'], '--jobs is a flag of the workload, not of --attacks'],
+    [['--jobs', '0'], '--jobs must be a whole number from 1'],
+    [['--drop-percent', '95'], '--drop-percent must be a whole number from 0 to 90'],
+    [['--jobs', '5', '--bursts', '6'], '--bursts must be at most --jobs (5)'],
     [['--proxy-port', '8080', '--deleter-port', '8080'], 'must differ'],
     [['--fleet'], "Unknown option '--fleet'"],
   ])('refuses %j', (argv, message) => {
@@ -68,7 +128,7 @@ describe('parseDemoOptions', () => {
   });
 
   it('reports every problem at once', () => {
-    expect(() => parseDemoOptions(['--vms', 'x', '--job-ms=-1'])).toThrow(/--vms[^]*\n--job-ms/);
+    expect(() => parseDemoOptions(['--attacks', '--vms', 'x', '--job-ms=-1'])).toThrow(/--vms[^]*\n--job-ms/);
   });
 });
 
@@ -103,6 +163,41 @@ describe('githubCallKind', () => {
   });
 });
 
+describe('the workload', () => {
+  it('asks for the labels of both pools, full sets and subsets, each within its pool', () => {
+    expect(new Set(WORKLOAD_LABELS.map((l) => l.pool))).toEqual(new Set(['presubmit', 'postsubmit']));
+    for (const { pool, labels } of WORKLOAD_LABELS) {
+      for (const label of labels) expect(RUNNER_LABELS[pool]).toContain(label);
+    }
+    expect(WORKLOAD_LABELS.some(({ pool, labels }) => labels.length < RUNNER_LABELS[pool].length)).toBe(true);
+  });
+
+  it.each([
+    ['GET', '/app/hook/deliveries', 'delivery log'],
+    ['GET', '/app/hook/deliveries/90000000001', 'delivery get'],
+    ['POST', '/app/hook/deliveries/90000000001/attempts', 'redelivery'],
+    ['GET', '/repos/my-org/app/actions/jobs/7', 'job get'],
+    ['POST', '/repos/my-org/app/actions/runners/generate-jitconfig', 'jitconfig'],
+  ])('names %s %s a %s call', (method, path, kind) => {
+    expect(workloadCallKind({ method, path })).toBe(kind);
+  });
+
+  it('counts a dropped event as recovered once a later attempt delivered it', () => {
+    const attempt = (guid: string, status: string, dropped: boolean, redelivery: boolean) =>
+      ({ guid, status, dropped, redelivery }) as FakeHookDelivery;
+    expect(
+      deliveryOutcomes([
+        attempt('a', 'OK', false, false),
+        attempt('b', 'failed to connect to host', true, false),
+        attempt('b', 'OK', false, true),
+        attempt('c', 'failed to connect to host', true, false),
+        attempt('c', 'failed to connect to host', true, true),
+        attempt('d', 'Invalid HTTP Response: 503', false, false),
+      ]),
+    ).toEqual({ attempts: 6, dropped: 3, recovered: 1, redeliveries: 2, stillFailed: 2 });
+  });
+});
+
 describe('latencyStats', () => {
   it('takes nearest-rank percentiles', () => {
     const samples = Array.from({ length: 100 }, (_, i) => 100 - i);
@@ -116,13 +211,79 @@ describe('npm run demo', () => {
     const help = await runDemo(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: npm run demo/);
-    const bad = await runDemo(['--vms', 'lots']);
+    expect(help.stdout).toContain('--drop-percent');
+    expect(help.stdout).toContain('--attacks');
+    const bad = await runDemo(['--attacks', '--vms', 'lots']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--vms must be a whole number');
   });
 
+  it('runs a small workload end to end: every job run, none lost, the fleet back to zero', async () => {
+    const run = await runDemo([
+      '--jobs',
+      '20',
+      '--bursts',
+      '2',
+      '--burst-every-ms',
+      '1000',
+      '--drop-percent',
+      '30',
+      '--reconcile-every-ms',
+      '2000',
+      '--job-ms',
+      '300',
+      '--json',
+    ]);
+    expect(run.stderr).not.toContain('Demo failed');
+    const report = JSON.parse(run.stdout) as WorkloadReport;
+    expect({ code: run.code, ok: report.ok, failed: report.vms.failed }).toEqual({
+      code: 0,
+      ok: true,
+      failed: [],
+    });
+    expect(report.jobs).toMatchObject({ queued: 20, run: 20, lost: 0 });
+    expect(Object.keys(report.jobs.byPool).sort()).toEqual(['postsubmit', 'presubmit']);
+    expect(report.vms.left).toBe(0);
+    // Every job got a VM (spares too, when a redelivery and the reconciler's count both asked).
+    expect(report.vms.created).toBeGreaterThanOrEqual(20);
+    expect(report.vms.requested).toBeGreaterThanOrEqual(report.vms.created);
+    expect(report.vms.peak).toBeGreaterThan(0);
+    // The full zone creates nothing: the postsubmit pool's VMs came from its second MIG only.
+    expect(report.vms.createdByMig['gh-runner-postsubmit']).toBeUndefined();
+    expect(report.vms.createdByMig['gh-runner-postsubmit-c']).toBeGreaterThan(0);
+    expect(report.waitSeconds.p50).toBeLessThanOrEqual(report.waitSeconds.p99);
+    // A share of the deliveries was dropped, and every event was delivered in the end.
+    expect(report.deliveries.dropped).toBeGreaterThan(0);
+    expect(report.deliveries.redeliveries).toBeGreaterThan(0);
+    expect(report.deliveries.recovered).toBeGreaterThan(0);
+    expect(report.deliveries.stillFailed).toBe(0);
+    expect(report.reconciliations.runs).toBeGreaterThanOrEqual(1);
+    // Cloud Scheduler's token is accepted and no step of a run failed (the App may read jobs, for one).
+    expect(report.reconciliations.problems).toEqual([]);
+    expect(report.calls.github.byKind['delivery log']).toBeGreaterThanOrEqual(report.reconciliations.runs);
+    expect(report.calls.github.perJob).toBeGreaterThan(0);
+    expect(report.calls.compute.createInstances).toBeGreaterThan(0);
+    expect(Object.keys(report.reaped).sort()).toEqual(['idle', 'lost', 'runner-left', 'unregistered']);
+    expect(report.idleVmMinutes).toBeGreaterThanOrEqual(0);
+    const table = formatWorkloadReport(report);
+    for (const label of [
+      'jobs run / lost',
+      'VMs left at the end',
+      'job wait',
+      'GitHub calls',
+      'Compute calls',
+      'deliveries',
+      'reaped',
+      'idle VM-minutes',
+    ]) {
+      expect(table).toContain(label);
+    }
+    expect(table).toContain('| 20 / 0 |');
+  }, 300_000);
+
   it('serves and deletes every VM of a small fleet and refuses every attack', async () => {
     const run = await runDemo([
+      '--attacks',
       '--vms',
       '12',
       '--concurrency',

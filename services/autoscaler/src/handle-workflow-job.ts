@@ -5,6 +5,7 @@ import type { FleetState, JobStatus, TrackedJob } from './fleet-state.js';
 import { GitHubError } from './github-error.js';
 import type { GitHubAppApi } from './github-app-api.js';
 import { instanceNameFor } from './instance-name.js';
+import { METRIC_LOG_MESSAGES } from './log-messages.js';
 import { matchPool } from './match-pool.js';
 import type { Pool } from './pool-config.js';
 import type { PoolScaler } from './pool-scaler.js';
@@ -43,6 +44,8 @@ const payloadSchema = z.object({
     id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
     labels: z.array(z.string()),
     created_at: z.string().optional(),
+    started_at: z.string().nullish(),
+    runner_name: z.string().nullish(),
   }),
   repository: z.object({ full_name: z.string().regex(/^[^/\s]+\/[^/\s]+$/) }),
   installation: z.object({ id: z.number().int() }).optional(),
@@ -107,7 +110,10 @@ export async function handleWorkflowJob(deps: WorkflowJobDeps, payload: unknown)
   const { pool } = match;
   const createdAt = Date.parse(job.created_at ?? '') || deps.now();
   let tracked = fleet.jobs.get(job.id);
+  /** True for the first `in_progress` of a job (a redelivery or a late duplicate logs nothing). */
+  let started = false;
   if (!tracked) {
+    started = action === 'in_progress';
     tracked = {
       id: job.id,
       pool: pool.name,
@@ -123,7 +129,22 @@ export async function handleWorkflowJob(deps: WorkflowJobDeps, payload: unknown)
     fleet.jobs.set(job.id, tracked);
   } else if (action !== 'queued' || (tracked.status !== 'in_progress' && tracked.status !== 'completed')) {
     // Deliveries can arrive out of order: a late `queued` does not undo `in_progress`.
+    started = action === 'in_progress' && tracked.status !== 'in_progress' && tracked.status !== 'completed';
     tracked.status = ACTION_STATUS[action] ?? tracked.status;
+  }
+  if (started) {
+    // The job-wait metric reads waitSeconds (deploy/monitoring/metrics/gh-autoscaler-job-wait.json).
+    const startedAt = Date.parse(job.started_at ?? '');
+    logger.info(
+      {
+        jobId: job.id,
+        pool: pool.name,
+        repository,
+        runnerName: job.runner_name ?? null,
+        ...(Number.isFinite(startedAt) && { waitSeconds: Math.max(0, (startedAt - createdAt) / 1000) }),
+      },
+      METRIC_LOG_MESSAGES.jobStarted,
+    );
   }
   if (action !== 'queued') return { ...base, outcome: 'recorded', pool: pool.name };
   if (tracked.status === 'in_progress' || tracked.status === 'completed') {
@@ -221,7 +242,7 @@ function decide(
     ...fields,
   };
   if (outcome === 'at-capacity' || outcome === 'failed' || outcome === 'blocked')
-    deps.logger.warn(line, 'no VM for queued job');
+    deps.logger.warn(line, METRIC_LOG_MESSAGES.noVmForQueuedJob);
   else
     deps.logger.info(
       line,

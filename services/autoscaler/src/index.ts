@@ -43,6 +43,7 @@ export {
   warmInstanceName,
 } from './instance-name.js';
 export { createFleetMemory, FLEET_MEMORY_MS, joinFleet } from './join-fleet.js';
+export { METRIC_LOG_MESSAGES } from './log-messages.js';
 export type { FleetMemory, FleetRow, JoinInput, RowState, RunnerView } from './join-fleet.js';
 export { labelsCover, matchPool, servesRepository } from './match-pool.js';
 export type { PoolMatch } from './match-pool.js';

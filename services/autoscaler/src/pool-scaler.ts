@@ -4,6 +4,7 @@ import { admitWithinCap } from './admit-within-cap.js';
 import { createBatcher } from './batcher.js';
 import { ComputeError } from './compute-error.js';
 import type { ComputeMigApi, MigMember } from './compute-mig-api.js';
+import { METRIC_LOG_MESSAGES } from './log-messages.js';
 import { formatMigRef } from './mig-ref.js';
 import type { MigRef } from './mig-ref.js';
 import { createMutex } from './mutex.js';
@@ -213,7 +214,7 @@ export function createPoolScaler(options: PoolScalerOptions): PoolScaler {
         reason = `${mig.key}: ${attempt.reason}`;
         logger.warn(
           { pool: pool.name, mig: mig.key, names: attempt.passOn.length, reason: attempt.reason },
-          'MIG did not create VMs; trying the next MIG of the pool',
+          METRIC_LOG_MESSAGES.migDidNotCreate,
         );
       }
       remaining = attempt.passOn;

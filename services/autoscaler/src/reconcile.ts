@@ -12,6 +12,7 @@ import { instanceNameFor, isWarmInstanceName, parseInstanceName, warmInstanceNam
 import { createFleetMemory, joinFleet } from './join-fleet.js';
 import type { FleetMemory, FleetRow, RowState } from './join-fleet.js';
 import { matchPool } from './match-pool.js';
+import { METRIC_LOG_MESSAGES } from './log-messages.js';
 import { formatMigRef } from './mig-ref.js';
 import { planReaping } from './plan-reaping.js';
 import { formatRunnerScope } from './pool-config.js';
@@ -179,6 +180,10 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
         await deps.github.redeliver(latest.id);
       } catch (error) {
         summary.problems.push(`redelivering delivery ${latest.id}: ${describe(error)}`);
+        logger.warn(
+          { deliveryId: latest.id, guid: latest.guid, action: latest.action, reason: describe(error) },
+          METRIC_LOG_MESSAGES.redeliveryFailed,
+        );
         if (error instanceof GitHubError && error.failure === 'rate-limited') return;
         continue;
       }
@@ -301,6 +306,20 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
       creatingSince.set(key, next);
       const failing = members.filter((m) => m.currentAction === 'CREATING' && m.lastAttemptErrors.length > 0);
       scaler.setShortage(index, failing[0]?.lastAttemptErrors[0]?.code || undefined);
+      if (failing.length > 0) {
+        // Logged for pools of one MIG too, where nothing moves: the stock-out alert counts this line.
+        const oldest = Math.min(...failing.map((m) => next.get(m.name) ?? now));
+        logger.warn(
+          {
+            pool: pool.name,
+            mig: key,
+            failing: failing.length,
+            errors: [...new Set(failing.flatMap((m) => m.lastAttemptErrors.map((e) => e.code)))],
+            oldestSeconds: Math.round((now - oldest) / 1000),
+          },
+          METRIC_LOG_MESSAGES.migMembersFailing,
+        );
+      }
       if (pool.migs.length < 2) continue; // nowhere to move them: the MIG keeps trying
       const stuck = failing
         .filter((m) => now - (next.get(m.name) ?? now) >= deps.stuckCreatingMs)
@@ -343,7 +362,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
               replacement,
               outcome: outcome.result,
             },
-            'VM stuck in creation moved to the next MIG',
+            METRIC_LOG_MESSAGES.stuckMoved,
           );
         }),
       );
@@ -623,7 +642,7 @@ export function createReconciler(deps: ReconcileDeps): Reconciler {
         ),
         problems: summary.problems,
       },
-      'reconciled',
+      METRIC_LOG_MESSAGES.reconciled,
     );
     return summary;
   }

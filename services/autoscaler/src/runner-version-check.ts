@@ -1,5 +1,6 @@
 import { compareRunnerVersions, oldestVersion, parseRunnerVersion, versionDeadline } from '#shared';
 import type { Logger, RunnerRelease, RunnerReleasesApi, VersionDeadline } from '#shared';
+import { METRIC_LOG_MESSAGES } from './log-messages.js';
 import type { FleetRow } from './join-fleet.js';
 import type { Pool } from './pool-config.js';
 
@@ -151,9 +152,9 @@ export function createRunnerVersionCheck(options: RunnerVersionCheckOptions): Ru
         daysLeft: oldest.daysLeft,
         reported,
       };
-      if (oldest.level === 'warn') logger.warn(line, 'runner version out of date');
+      if (oldest.level === 'warn') logger.warn(line, METRIC_LOG_MESSAGES.runnerVersionOutOfDate);
       if (oldest.level === 'error' || oldest.level === 'expired')
-        logger.error(line, 'runner version out of date');
+        logger.error(line, METRIC_LOG_MESSAGES.runnerVersionOutOfDate);
       if (scaleUpBlockedReason !== null && !previous?.scaleUpBlockedReason) {
         logger.error({ pool: pool.name, reason: scaleUpBlockedReason }, 'scale-up stopped');
       } else if (scaleUpBlockedReason === null && previous?.scaleUpBlockedReason) {
