@@ -117,6 +117,46 @@ describe('the reaper, in POST /reconcile, against the fakes', () => {
       expect(isMember('gh-gpu-1')).toBe(false);
     });
 
+    it('survives when its runner registers between the list and the delete (asked again by name)', async () => {
+      const autoscaler = start();
+      vm('gh-gpu-1');
+      await reconcileAt(autoscaler, 0);
+      await reconcileAt(autoscaler, 300_000);
+      // The first runner-list call of the run is the join's; the second, by name, finds the new runner.
+      fakes.github.controls.addFault({ method: 'GET', path: '/orgs/my-org/actions/runners', times: 1 });
+      fakes.github.controls.addFault({
+        method: 'GET',
+        path: '/orgs/my-org/actions/runners',
+        times: 1,
+        before: () => registerRunner(fakes, 'gh-gpu-1', GPU),
+      });
+      const due = await reconcileAt(autoscaler, 601_000);
+      expect(due.pools['linux-gpu']!.reaped).toEqual([
+        expect.objectContaining({
+          kind: 'unregistered',
+          outcome: 'skipped',
+          detail: 'a runner registered since the list',
+        }),
+      ]);
+      expect(deleteCalls()).toEqual([]);
+      expect(isMember('gh-gpu-1')).toBe(true);
+    });
+
+    it('is deleted when the runner found by its name belongs to another VM of that name', async () => {
+      const autoscaler = start();
+      vm('gh-gpu-1');
+      // Same name, another VM's instance-id label (another zone or project): not this VM's runner.
+      fakes.github.addRunner(ORG, {
+        name: 'gh-gpu-1',
+        labels: [...GPU, 'gce-instance-id-1234567890123456789'],
+        ephemeral: true,
+      });
+      await reconcileAt(autoscaler, 0);
+      await reconcileAt(autoscaler, 300_000);
+      const due = await reconcileAt(autoscaler, 601_000);
+      expect(decisions(due)).toEqual([['unregistered', 'deleted', 'gh-gpu-1']]);
+    });
+
     it('after a restart, waits out its clocks again: a restart only delays a reaping', async () => {
       const before = start();
       vm('gh-gpu-1');

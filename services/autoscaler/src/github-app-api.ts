@@ -58,6 +58,11 @@ export interface GitHubAppApi {
   /** One runner, read again; a {@link GitHubError} `not-found` when it is gone. */
   getRunner(scope: RunnerScope, runnerId: number): Promise<RunnerInfo>;
   /**
+   * The runners of `scope` named `name` (GitHub's `name` filter of the runner list, one page: names are
+   * unique within a scope); what the reaper reads again before deleting a VM that had no runner in its list.
+   */
+  findRunnersNamed(scope: RunnerScope, name: string): Promise<RunnerInfo[]>;
+  /**
    * Removes a runner. GitHub refuses (422, a `refused` {@link GitHubError}) while the runner runs a job, so
    * a runner deleted here will never start one. https://docs.github.com/rest/actions/self-hosted-runners
    */
@@ -295,6 +300,18 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
         if (parsed.data.runners.length < 100 || runners.length >= parsed.data.total_count) break;
       }
       return runners;
+    },
+
+    async findRunnersNamed(scope, name) {
+      const { installationId, permissions, route, where } = await runnerRoute(scope, 'read');
+      const response = await asInstallation(installationId, permissions, route, {
+        ...where,
+        name,
+        per_page: 100,
+      });
+      const parsed = z.object({ runners: z.array(runnerSchema) }).safeParse(response.data);
+      if (!parsed.success) throw new GitHubError('unavailable', 200, 'unexpected answer listing runners');
+      return parsed.data.runners.map(toRunnerInfo);
     },
 
     async getRunner(scope, runnerId) {

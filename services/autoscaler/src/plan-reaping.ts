@@ -50,9 +50,12 @@ const seconds = (ms: number): number => Math.round(ms / 1000);
  * | row                                                   | action                                    |
  * | ----------------------------------------------------- | ----------------------------------------- |
  * | `lost`: runner offline after busy, on two runs        | delete the VM (the job died with it)      |
- * | `unregistered`: no connected runner past boot timeout | delete its runner if any, then the VM     |
+ * | `unregistered`: no connected runner past boot timeout | delete its runner if any, then the VM (1) |
  * | `idle` past the idle timeout, nothing queued          | re-read the runner, delete it, then the VM |
  * | `runner-left`: offline runner of a vanished VM        | delete the runner                         |
+ *
+ * (1) With no runner in the list, the runners of its name are read once more first (reap-pool.ts): one
+ * that registered since the list may be about to take a job.
  *
  * VMs labelled `github-runner-keep=true` are never touched, and while their labels are unknown no VM is.
  * Idle runners within `minIdle` (kept ones count) stay; the longest idle go first. VM deletions are

@@ -6,6 +6,7 @@ import type { GitHubAppApi } from './github-app-api.js';
 import type { FleetRow } from './join-fleet.js';
 import type { HeldReaping, PlannedReaping, ReapAction, ReapingPlan, ReapKind } from './plan-reaping.js';
 import type { Pool } from './pool-config.js';
+import { instanceIdOfLabels } from './runner-instance-id.js';
 import type { PoolScaler } from './pool-scaler.js';
 
 /**
@@ -105,6 +106,25 @@ export async function reapPool(deps: ReapPoolDeps, plan: ReapingPlan): Promise<R
     const runner = planned.row.runner;
     const scope = pool.runnerScope;
     if (planned.action === 'delete-vm') {
+      // A VM with no runner in the list is asked about once more, by its name (the runner name the proxy
+      // and register.sh give): a runner that registered since the list may be about to take a job.
+      if (!runner && planned.kind === 'unregistered' && planned.row.instance !== null) {
+        try {
+          const named = await github.findRunnersNamed(scope, planned.row.instance);
+          // A runner of that name counts unless its instance-id label names another VM (same name, other zone).
+          const ours = (labels: readonly string[]) => {
+            const bound = instanceIdOfLabels(labels);
+            return bound === undefined || bound === planned.row.instanceId;
+          };
+          if (named.some((r) => ours(r.labels))) {
+            decide(planned, planned.action, 'skipped', 'a runner registered since the list');
+            continue;
+          }
+        } catch (error) {
+          decide(planned, planned.action, 'failed', `looking for its runner again: ${describe(error)}`);
+          continue;
+        }
+      }
       // A lost VM's runner is read again: one back online was a blip, not a death.
       if (runner && planned.kind === 'lost') {
         try {
