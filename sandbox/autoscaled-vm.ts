@@ -25,7 +25,7 @@ export interface AutoscaledVmContext {
   signal: AbortSignal;
   /** Default `works`. */
   fate?: AutoscaledVmFate;
-  /** Aborted when Compute deleted the instance (whoever asked): a VM that never registers ends there. */
+  /** Aborted when Compute deleted the instance (whoever asked): the VM's life ends where it is. */
   deleted?: AbortSignal;
 }
 
@@ -93,15 +93,25 @@ function expectOk(answer: HttpAnswer, what: string): HttpAnswer {
  */
 export async function runAutoscaledVm(name: string, ctx: AutoscaledVmContext): Promise<AutoscaledVmOutcome> {
   const outcome: AutoscaledVmOutcome = { name, fate: ctx.fate ?? 'works', deleted: false };
+  // A deleted VM stops where it is, as the sandbox stopping stops every VM.
+  const deleted = ctx.deleted ?? new AbortController().signal;
+  const steps = { deletingItself: false };
   try {
-    await live(ctx, outcome);
+    await live({ ...ctx, signal: AbortSignal.any([ctx.signal, deleted]) }, outcome, steps);
   } catch (error) {
-    if (!ctx.signal.aborted) outcome.error = error instanceof Error ? error.message : String(error);
+    if (ctx.signal.aborted) return outcome;
+    if (deleted.aborted && steps.deletingItself) outcome.deleted = true;
+    else if (deleted.aborted) outcome.deletedByOthers = true;
+    else outcome.error = error instanceof Error ? error.message : String(error);
   }
   return outcome;
 }
 
-async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Promise<void> {
+async function live(
+  ctx: AutoscaledVmContext,
+  outcome: AutoscaledVmOutcome,
+  steps: { deletingItself: boolean },
+): Promise<void> {
   const { githubUrl, signal } = ctx;
   const metadata = `http://${ctx.metadataHost}/computeMetadata/v1/instance`;
   const attributes = expectOk(
@@ -120,11 +130,8 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
   const deleterUrl = attribute('instance-deleter-url');
   if (outcome.fate === 'never-registers') {
     // No runner ever connects: the VM waits to be deleted (or for the sandbox to stop).
-    const either = AbortSignal.any([signal, ...(ctx.deleted ? [ctx.deleted] : [])]);
-    if (!either.aborted) await once(either, 'abort');
+    if (!signal.aborted) await once(signal, 'abort');
     signal.throwIfAborted();
-    outcome.deletedByOthers = true;
-    return;
   }
   const identityToken = async (audience: string): Promise<string> =>
     expectOk(
@@ -188,6 +195,7 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
     'deregister the runner',
   );
   const deleterToken = await identityToken(deleterUrl);
+  steps.deletingItself = true;
   expectOk(
     await withRetries(signal, () => sendRequest(`${deleterUrl}/`, { method: 'DELETE', token: deleterToken })),
     'delete this VM',

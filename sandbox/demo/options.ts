@@ -59,7 +59,7 @@ zero and shrinks back to zero. Ends with a table; exits 1 if a job was lost or a
   --burst-every-ms N      time between bursts (default 5000)
   --drop-percent N        share of deliveries the fake GitHub drops, in percent (default 10)
   --broken-percent N      share of VMs that boot but never register a runner, in percent (default 3):
-                          the reaper deletes each after the pools' bootTimeoutSeconds (60 in the demo)
+                          the reaper deletes each after the pools' bootTimeoutSeconds (120 in the demo)
                           and the reconciler creates a VM for its job again
   --reconcile-every-ms N  Cloud Scheduler's period for POST /reconcile (default 5000)
   --drain-timeout-ms N    how long after the last burst to wait for an empty fleet (default 240000)

@@ -26,10 +26,12 @@ export interface WorkloadOptions {
 }
 
 /**
- * The demo's pools' `bootTimeoutSeconds`: the least the autoscaler takes, so a VM that never registers is
- * reaped within the demo (on the second run past it, 60 to 70 s after it booted).
+ * The demo's pools' `bootTimeoutSeconds`, short so a VM that never registers is reaped within the demo (on
+ * the second run past it, 120 to 130 s after it booted), yet past the longest a working VM of the demo
+ * waits for its JIT config: 130 VMs booting together queue for the token proxy's spacing of GitHub writes
+ * and retry with backoff. At the least the autoscaler takes (60), working VMs are reaped too.
  */
-export const DEMO_BOOT_TIMEOUT_SECONDS = 60;
+export const DEMO_BOOT_TIMEOUT_SECONDS = 120;
 
 /**
  * The fates of the VMs the autoscaler creates, for the sandbox's `autoscaledVmFate`: of the first n VMs to
