@@ -59,10 +59,10 @@ zero and shrinks back to zero. Ends with a table; exits 1 if a job was lost or a
   --burst-every-ms N      time between bursts (default 5000)
   --drop-percent N        share of deliveries the fake GitHub drops, in percent (default 10)
   --broken-percent N      share of VMs that boot but never register a runner, in percent (default 3):
-                          the reaper deletes each after the pools' bootTimeoutSeconds (120 in the demo)
+                          the reaper deletes each after the pools' bootTimeoutSeconds (180 in the demo)
                           and the reconciler creates a VM for its job again
   --reconcile-every-ms N  Cloud Scheduler's period for POST /reconcile (default 5000)
-  --drain-timeout-ms N    how long after the last burst to wait for an empty fleet (default 240000)
+  --drain-timeout-ms N    how long after the last burst to wait for an empty fleet (default 360000)
   --seed N                seed of the labels and the drops (default 1)
   --job-ms N              how long each job runs, in ms (default 1000)
 
@@ -172,7 +172,7 @@ export function parseDemoOptions(argv: readonly string[] = process.argv.slice(2)
     dropPercent: integer('drop-percent', 10),
     brokenPercent: integer('broken-percent', 3),
     reconcileEveryMs: integer('reconcile-every-ms', 5000),
-    drainTimeoutMs: integer('drain-timeout-ms', 240_000),
+    drainTimeoutMs: integer('drain-timeout-ms', 360_000),
     seed: integer('seed', 1),
     vms,
     concurrency: integer('concurrency', 10),

@@ -45,7 +45,7 @@ describe('parseDemoOptions', () => {
       dropPercent: 10,
       brokenPercent: 3,
       reconcileEveryMs: 5000,
-      drainTimeoutMs: 240_000,
+      drainTimeoutMs: 360_000,
       seed: 1,
       jobMs: 1000,
       githubLatencyMs: 0,
@@ -257,12 +257,10 @@ describe('npm run demo', () => {
         '2000',
         '--job-ms',
         '300',
-        // A broken VM is reaped two minutes after it booted, and a replacement can be broken too.
-        '--drain-timeout-ms',
-        '360000',
+        // A broken VM is reaped three minutes after it booted.
         '--json',
       ],
-      420_000,
+      480_000,
     );
     expect(run.stderr).not.toContain('Demo failed');
     const report = JSON.parse(run.stdout) as WorkloadReport;
@@ -315,7 +313,7 @@ describe('npm run demo', () => {
     }
     expect(table).toContain('| 20 / 0 |');
     expect(table).toContain(`unregistered ${report.reaped.unregistered},`);
-  }, 480_000);
+  }, 540_000);
 
   it('serves and deletes every VM of a small fleet and refuses every attack', async () => {
     const run = await runDemo([
