@@ -1,6 +1,15 @@
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessageOf, sendRequest } from './demo/http-recorder.js';
 import type { HttpAnswer } from './demo/http-recorder.js';
+import type { VmFate } from './soak/fleet-simulation.js';
+
+/**
+ * What becomes of an autoscaled VM, in the soak's terms: `works` lives a runner's life; `never-registers`
+ * boots but its runner never connects (register.sh failed, say), so it sits there until the reaper deletes
+ * it past its pool's `bootTimeoutSeconds`.
+ */
+export type AutoscaledVmFate = Extract<VmFate, 'works' | 'never-registers'>;
 
 /** What a VM the autoscaler created needs to live: its metadata server and the fake GitHub's runner routes. */
 export interface AutoscaledVmContext {
@@ -14,6 +23,10 @@ export interface AutoscaledVmContext {
   idleTimeoutMs: number;
   /** Aborted when the sandbox stops: the VM's life ends where it is. */
   signal: AbortSignal;
+  /** Default `works`. */
+  fate?: AutoscaledVmFate;
+  /** Aborted when Compute deleted the instance (whoever asked): the VM's life ends where it is. */
+  deleted?: AbortSignal;
 }
 
 /** How one autoscaled VM's life went. */
@@ -21,8 +34,11 @@ export interface AutoscaledVmOutcome {
   name: string;
   /** The workflow job its runner ran, if it got one. */
   jobId?: number;
+  fate: AutoscaledVmFate;
   /** The VM asked the instance deleter to delete it (after its job, or when it stayed idle). */
   deleted: boolean;
+  /** Someone else (the reaper) deleted the VM while it lived. */
+  deletedByOthers?: boolean;
   /** The step that failed, with the service's answer. */
   error?: string;
 }
@@ -72,19 +88,30 @@ function expectOk(answer: HttpAnswer, what: string): HttpAnswer {
  * get a JIT runner config from the token proxy, start the ephemeral runner (the fake GitHub hands it a
  * queued job whose labels it covers, sending `in_progress`), run the job for `jobMs`, report it completed
  * (GitHub removes the ephemeral runner and sends `completed`), deregister through the proxy, and ask the
- * instance deleter to delete the VM. Never throws: a failed step ends the life and is in the outcome.
+ * instance deleter to delete the VM. A VM whose fate is `never-registers` reads its attributes and then
+ * only waits until it is deleted. Never throws: a failed step ends the life and is in the outcome.
  */
 export async function runAutoscaledVm(name: string, ctx: AutoscaledVmContext): Promise<AutoscaledVmOutcome> {
-  const outcome: AutoscaledVmOutcome = { name, deleted: false };
+  const outcome: AutoscaledVmOutcome = { name, fate: ctx.fate ?? 'works', deleted: false };
+  // A deleted VM stops where it is, as the sandbox stopping stops every VM.
+  const deleted = ctx.deleted ?? new AbortController().signal;
+  const steps = { deletingItself: false };
   try {
-    await live(ctx, outcome);
+    await live({ ...ctx, signal: AbortSignal.any([ctx.signal, deleted]) }, outcome, steps);
   } catch (error) {
-    if (!ctx.signal.aborted) outcome.error = error instanceof Error ? error.message : String(error);
+    if (ctx.signal.aborted) return outcome;
+    if (deleted.aborted && steps.deletingItself) outcome.deleted = true;
+    else if (deleted.aborted) outcome.deletedByOthers = true;
+    else outcome.error = error instanceof Error ? error.message : String(error);
   }
   return outcome;
 }
 
-async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Promise<void> {
+async function live(
+  ctx: AutoscaledVmContext,
+  outcome: AutoscaledVmOutcome,
+  steps: { deletingItself: boolean },
+): Promise<void> {
   const { githubUrl, signal } = ctx;
   const metadata = `http://${ctx.metadataHost}/computeMetadata/v1/instance`;
   const attributes = expectOk(
@@ -101,6 +128,11 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
   const group = attribute('github-runner-group');
   const proxyUrl = attribute('token-proxy-url');
   const deleterUrl = attribute('instance-deleter-url');
+  if (outcome.fate === 'never-registers') {
+    // No runner ever connects: the VM waits to be deleted (or for the sandbox to stop).
+    if (!signal.aborted) await once(signal, 'abort');
+    signal.throwIfAborted();
+  }
   const identityToken = async (audience: string): Promise<string> =>
     expectOk(
       await sendRequest(
@@ -163,6 +195,7 @@ async function live(ctx: AutoscaledVmContext, outcome: AutoscaledVmOutcome): Pro
     'deregister the runner',
   );
   const deleterToken = await identityToken(deleterUrl);
+  steps.deletingItself = true;
   expectOk(
     await withRetries(signal, () => sendRequest(`${deleterUrl}/`, { method: 'DELETE', token: deleterToken })),
     'delete this VM',

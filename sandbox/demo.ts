@@ -5,7 +5,13 @@ import { DEMO_USAGE, DemoUsageError, parseDemoOptions } from './demo/options.js'
 import type { DemoOptions } from './demo/options.js';
 import { startProgress } from './demo/progress.js';
 import { formatSummary, summarize } from './demo/summary.js';
-import { createWorkloadProgress, formatWorkloadReport, runWorkload } from './demo/workload.js';
+import {
+  brokenVmFates,
+  createWorkloadProgress,
+  DEMO_BOOT_TIMEOUT_SECONDS,
+  formatWorkloadReport,
+  runWorkload,
+} from './demo/workload.js';
 import type { WorkloadProgress } from './demo/workload.js';
 import { describeServiceExit, SCHEDULER_SERVICE_ACCOUNT, SandboxError, startSandbox } from './sandbox.js';
 import type { Sandbox } from './sandbox.js';
@@ -58,7 +64,8 @@ function stopOnInterrupt(sandbox: Sandbox): () => boolean {
 async function runWorkloadDemo(options: DemoOptions): Promise<number> {
   const startedAt = performance.now();
   process.stderr.write(
-    `Starting the sandbox; then ${options.jobs} jobs in ${options.bursts} bursts, ${options.dropPercent}% of deliveries dropped…\n`,
+    `Starting the sandbox; then ${options.jobs} jobs in ${options.bursts} bursts, ${options.dropPercent}% of deliveries dropped, ` +
+      `${options.brokenPercent}% of VMs never registering…\n`,
   );
   const sandbox = await startSandbox({
     proxyPort: options.proxyPort,
@@ -71,6 +78,9 @@ async function runWorkloadDemo(options: DemoOptions): Promise<number> {
     // A VM that gets no job (a spare: its job ran on another VM) leaves soon, so the fleet shrinks to zero.
     idleTimeoutMs: 10_000,
     deletionDelayMs: 200,
+    // A share of the VMs never registers; the reaper deletes each past the pools' boot timeout.
+    autoscaledVmFate: brokenVmFates(options.brokenPercent),
+    poolSettings: { bootTimeoutSeconds: DEMO_BOOT_TIMEOUT_SECONDS },
     serviceEnv: {
       LOG_LEVEL: options.verbose ? 'info' : 'warn',
       // The shortest the autoscaler takes: a VM stuck in the full zone moves to the next MIG after a minute.

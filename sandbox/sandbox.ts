@@ -15,7 +15,7 @@ import { startFakeMetadataServer } from './fakes/metadata-server.js';
 import type { FakeMetadataServer } from './fakes/metadata-server.js';
 import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { runAutoscaledVm } from './autoscaled-vm.js';
-import type { AutoscaledVmOutcome } from './autoscaled-vm.js';
+import type { AutoscaledVmFate, AutoscaledVmOutcome } from './autoscaled-vm.js';
 import { startIapFront } from './iap-front.js';
 import {
   deleterRuntimeEnv,
@@ -118,6 +118,13 @@ export interface SandboxOptions {
   jobMs?: number;
   /** An autoscaled VM whose runner gets no job within this long deletes itself; default 60 000 ms. */
   idleTimeoutMs?: number;
+  /**
+   * Settings every pool of `POOLS` gets besides its own, e.g. a short `bootTimeoutSeconds` (at least 60) so the
+   * reaper deletes a VM that never registers within a demo. Default: the autoscaler's defaults.
+   */
+  poolSettings?: { bootTimeoutSeconds?: number; idleTimeoutSeconds?: number };
+  /** What becomes of each VM the autoscaler creates, asked once as it boots; default: every one works. */
+  autoscaledVmFate?: (name: string, kind: RunnerKind) => AutoscaledVmFate;
   /** VMs per MIG at start; default 2 each. */
   vms?: Partial<Record<RunnerKind, number>>;
   /** Latency the fake GitHub adds to each request, standing in for the real round trip. */
@@ -613,6 +620,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         runnerGroup: kind,
         maxRunners: 500,
         instanceNamePrefix: `gh-runner-${kind}`,
+        ...options.poolSettings,
       })),
     };
     const autoscaler = await startService(
@@ -681,9 +689,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       (['presubmit', 'postsubmit'] as const).find(
         (kind) => mig !== undefined && (mig === migs[kind] || mig === secondMigs[kind]),
       );
+    // Each living VM's "deleted" signal, aborted once Compute deleted the instance, whoever asked.
+    const deletions = new Map<string, AbortController>();
+    const unsubscribeDeleted = compute.onInstanceDeleted((instance) => deletions.get(instance.name)?.abort());
     const unsubscribe = compute.onInstanceCreated((instance, mig) => {
       const kind = kindOf(mig);
       if (kind === undefined || lives.signal.aborted) return;
+      const fate = options.autoscaledVmFate?.(instance.name, kind) ?? 'works';
+      const deleted = new AbortController();
+      deletions.set(instance.name, deleted);
       const life = bootVm(kind, instance)
         .then((vm) =>
           runAutoscaledVm(vm.name, {
@@ -692,6 +706,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             jobMs: options.jobMs ?? 2000,
             idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
             signal: lives.signal,
+            fate,
+            deleted: deleted.signal,
           }),
         )
         .then(
@@ -699,14 +715,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             outcomes.push(outcome);
           },
           (error: unknown) => {
-            outcomes.push({ name: instance.name, deleted: false, error: String(error) });
+            outcomes.push({ name: instance.name, fate, deleted: false, error: String(error) });
           },
         );
-      const tracked = life.finally(() => living.delete(tracked));
+      const tracked = life.finally(() => {
+        living.delete(tracked);
+        deletions.delete(instance.name);
+      });
       living.add(tracked);
     });
     cleanups.push(async () => {
       unsubscribe();
+      unsubscribeDeleted();
       lives.abort();
       await Promise.all([...living]);
     });

@@ -10,6 +10,8 @@ export interface DemoOptions {
   burstEveryMs: number;
   /** Workload: share of webhook deliveries the fake GitHub drops, in percent. */
   dropPercent: number;
+  /** Workload: share of the VMs that boot but never register a runner (the reaper deletes them), in percent. */
+  brokenPercent: number;
   /** Workload: Cloud Scheduler's period, `POST /reconcile` this often. */
   reconcileEveryMs: number;
   /** Workload: how long to wait after the last burst for every job to run and every VM to leave. */
@@ -56,8 +58,11 @@ zero and shrinks back to zero. Ends with a table; exits 1 if a job was lost or a
   --bursts N              bursts they arrive in (default 8)
   --burst-every-ms N      time between bursts (default 5000)
   --drop-percent N        share of deliveries the fake GitHub drops, in percent (default 10)
+  --broken-percent N      share of VMs that boot but never register a runner, in percent (default 3):
+                          the reaper deletes each after the pools' bootTimeoutSeconds (180 in the demo)
+                          and the reconciler creates a VM for its job again
   --reconcile-every-ms N  Cloud Scheduler's period for POST /reconcile (default 5000)
-  --drain-timeout-ms N    how long after the last burst to wait for an empty fleet (default 240000)
+  --drain-timeout-ms N    how long after the last burst to wait for an empty fleet (default 360000)
   --seed N                seed of the labels and the drops (default 1)
   --job-ms N              how long each job runs, in ms (default 1000)
 
@@ -86,6 +91,7 @@ const INTEGER_FLAGS = {
   bursts: { flag: '--bursts', min: 1, max: 1000 },
   'burst-every-ms': { flag: '--burst-every-ms', min: 0, max: 600_000 },
   'drop-percent': { flag: '--drop-percent', min: 0, max: 90 },
+  'broken-percent': { flag: '--broken-percent', min: 0, max: 50 },
   'reconcile-every-ms': { flag: '--reconcile-every-ms', min: 500, max: 600_000 },
   'drain-timeout-ms': { flag: '--drain-timeout-ms', min: 1000, max: 3_600_000 },
   seed: { flag: '--seed', min: 0, max: 2 ** 31 - 1 },
@@ -103,6 +109,7 @@ const WORKLOAD_ONLY = [
   'bursts',
   'burst-every-ms',
   'drop-percent',
+  'broken-percent',
   'reconcile-every-ms',
   'drain-timeout-ms',
   'seed',
@@ -163,8 +170,9 @@ export function parseDemoOptions(argv: readonly string[] = process.argv.slice(2)
     bursts: integer('bursts', 8),
     burstEveryMs: integer('burst-every-ms', 5000),
     dropPercent: integer('drop-percent', 10),
+    brokenPercent: integer('broken-percent', 3),
     reconcileEveryMs: integer('reconcile-every-ms', 5000),
-    drainTimeoutMs: integer('drain-timeout-ms', 240_000),
+    drainTimeoutMs: integer('drain-timeout-ms', 360_000),
     seed: integer('seed', 1),
     vms,
     concurrency: integer('concurrency', 10),

@@ -3,6 +3,7 @@ import type { FleetView, ReapKind } from '#autoscaler';
 import type { FakeMig } from '../fakes/compute-api.js';
 import type { RecordedCall } from '../fakes/fake-server.js';
 import type { FakeHookDelivery } from '../fakes/github-api.js';
+import type { AutoscaledVmFate } from '../autoscaled-vm.js';
 import type { RunnerKind, Sandbox } from '../sandbox.js';
 import { RUNNER_LABELS, SANDBOX_ORG, SANDBOX_PROJECT, SANDBOX_REGION } from '../sandbox.js';
 import { random as seededRandom, reaperTotals } from '../soak/fleet-simulation.js';
@@ -15,11 +16,38 @@ export interface WorkloadOptions {
   burstEveryMs: number;
   /** Share of webhook deliveries the fake GitHub drops, in percent. */
   dropPercent: number;
+  /** Share of VMs that never register a runner, in percent (the sandbox is started with {@link brokenVmFates}). */
+  brokenPercent: number;
   /** Cloud Scheduler's period. */
   reconcileEveryMs: number;
   /** How long after the last burst the fleet may take to run every job and shrink to zero. */
   drainTimeoutMs: number;
   seed: number;
+}
+
+/**
+ * The demo's pools' `bootTimeoutSeconds`, short so a VM that never registers is reaped within the demo (on
+ * the second run past it, 180 to 190 s after it booted), yet past the longest a working VM of the demo waits
+ * for its JIT config: 140 VMs booting together queue for the token proxy's spacing of GitHub writes and
+ * retry its 429s with backoff. At 60 (the least the autoscaler takes) the reaper deleted 196 VMs for 10 that
+ * never registered, at 120 still 90 for 7: working VMs still waiting, and a runner registering between the
+ * reaper's list and its deletion lost its job with the VM.
+ */
+export const DEMO_BOOT_TIMEOUT_SECONDS = 180;
+
+/**
+ * The fates of the VMs the autoscaler creates, for the sandbox's `autoscaledVmFate`: of the first n VMs to
+ * boot, ⌊n × percent / 100⌋ never register (the 34th, 67th, 100th… at 3 %), so a share is broken for sure
+ * however the VMs' boots interleave; the rest work.
+ */
+export function brokenVmFates(percent: number): () => AutoscaledVmFate {
+  let booted = 0;
+  return () => {
+    booted += 1;
+    return Math.floor((booted * percent) / 100) > Math.floor(((booted - 1) * percent) / 100)
+      ? 'never-registers'
+      : 'works';
+  };
 }
 
 /** The zone out of capacity: the postsubmit pool's first MIG's zone, and one of the presubmit pool's first MIG's two. */
@@ -77,6 +105,8 @@ export interface WorkloadReport {
     peak: number;
     /** Members of the pools' MIGs (any state) and VMs alive at the end: must be 0. */
     left: number;
+    /** VMs made to boot without ever registering a runner (`--broken-percent`): the reaper's to delete. */
+    neverRegistered: number;
     /** Autoscaled VMs whose life failed at a step (the step and the service's answer). */
     failed: Array<{ vm: string; error: string }>;
   };
@@ -324,6 +354,7 @@ export async function runWorkload(
       createdByMig,
       peak: progress.peakVms,
       left,
+      neverRegistered: sandbox.autoscaledVms().filter((o) => o.fate === 'never-registers').length,
       failed: sandbox
         .autoscaledVms()
         .filter((o) => o.error !== undefined)
@@ -375,6 +406,7 @@ export function formatWorkloadReport(report: WorkloadReport): string {
     ],
     ['VMs left at the end', report.vms.left],
     ['VMs whose life failed at a step', report.vms.failed.length],
+    ['VMs that booted but never registered a runner (injected)', report.vms.neverRegistered],
     ['GitHub calls: total (per job)', `${report.calls.github.total} (${report.calls.github.perJob})`],
     [
       'Compute calls: total (per job), of them createInstances',

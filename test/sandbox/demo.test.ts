@@ -9,6 +9,7 @@ import { DemoUsageError, parseDemoOptions } from '#sandbox/demo/options';
 import { formatSummary, githubCallKind, latencyStats } from '#sandbox/demo/summary';
 import type { DemoSummary } from '#sandbox/demo/summary';
 import {
+  brokenVmFates,
   deliveryOutcomes,
   formatWorkloadReport,
   workloadCallKind,
@@ -22,10 +23,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const demo = path.join(root, TOOL_ENTRY_POINTS.demo);
 
 /** Runs the built demo; `npm test` builds first. */
-function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runDemo(
+  args: string[],
+  timeout = 240_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   if (!fs.existsSync(demo)) throw new Error(`${demo} is missing: run \`npm run build\` first`);
   return new Promise((resolve) => {
-    execFile(process.execPath, [demo, ...args], { cwd: root, timeout: 240_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [demo, ...args], { cwd: root, timeout }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
     );
   });
@@ -39,8 +43,9 @@ describe('parseDemoOptions', () => {
       bursts: 8,
       burstEveryMs: 5000,
       dropPercent: 10,
+      brokenPercent: 3,
       reconcileEveryMs: 5000,
-      drainTimeoutMs: 240_000,
+      drainTimeoutMs: 360_000,
       seed: 1,
       jobMs: 1000,
       githubLatencyMs: 0,
@@ -74,6 +79,7 @@ describe('parseDemoOptions', () => {
         '10',
         '--burst-every-ms=2000',
         '--drop-percent=25',
+        '--broken-percent=0',
         '--reconcile-every-ms=3000',
         '--drain-timeout-ms=60000',
         '--seed=7',
@@ -85,6 +91,7 @@ describe('parseDemoOptions', () => {
       bursts: 10,
       burstEveryMs: 2000,
       dropPercent: 25,
+      brokenPercent: 0,
       reconcileEveryMs: 3000,
       drainTimeoutMs: 60_000,
       seed: 7,
@@ -119,6 +126,8 @@ describe('parseDemoOptions', () => {
     [['--attacks', '--jobs', '10'], '--jobs is a flag of the workload, not of --attacks'],
     [['--jobs', '0'], '--jobs must be a whole number from 1'],
     [['--drop-percent', '95'], '--drop-percent must be a whole number from 0 to 90'],
+    [['--broken-percent', '60'], '--broken-percent must be a whole number from 0 to 50'],
+    [['--attacks', '--broken-percent', '5'], '--broken-percent is a flag of the workload'],
     [['--jobs', '5', '--bursts', '6'], '--bursts must be at most --jobs (5)'],
     [['--proxy-port', '8080', '--deleter-port', '8080'], 'must differ'],
     [['--fleet'], "Unknown option '--fleet'"],
@@ -182,6 +191,18 @@ describe('the workload', () => {
     expect(workloadCallKind({ method, path })).toBe(kind);
   });
 
+  it.each([
+    [3, 100, [34, 67, 100]],
+    [10, 25, [10, 20]],
+    [50, 4, [2, 4]],
+    [0, 50, []],
+  ])('makes %i%% of the VMs never register: of %i, the ones numbered %j', (percent, vms, broken) => {
+    const fate = brokenVmFates(percent);
+    const fates = Array.from({ length: vms }, () => fate());
+    expect(fates.flatMap((f, i) => (f === 'never-registers' ? [i + 1] : []))).toEqual(broken);
+    expect(fates.filter((f) => f === 'works')).toHaveLength(vms - broken.length);
+  });
+
   it('counts a dropped event as recovered once a later attempt delivered it', () => {
     const attempt = (guid: string, status: string, dropped: boolean, redelivery: boolean) =>
       ({ guid, status, dropped, redelivery }) as FakeHookDelivery;
@@ -212,28 +233,35 @@ describe('npm run demo', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: npm run demo/);
     expect(help.stdout).toContain('--drop-percent');
+    expect(help.stdout).toContain('--broken-percent');
     expect(help.stdout).toContain('--attacks');
     const bad = await runDemo(['--attacks', '--vms', 'lots']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--vms must be a whole number');
   });
 
-  it('runs a small workload end to end: every job run, none lost, the fleet back to zero', async () => {
-    const run = await runDemo([
-      '--jobs',
-      '20',
-      '--bursts',
-      '2',
-      '--burst-every-ms',
-      '1000',
-      '--drop-percent',
-      '30',
-      '--reconcile-every-ms',
-      '2000',
-      '--job-ms',
-      '300',
-      '--json',
-    ]);
+  it('runs a small workload end to end: every job run, none lost, the broken VMs reaped, the fleet back to zero', async () => {
+    const run = await runDemo(
+      [
+        '--jobs',
+        '20',
+        '--bursts',
+        '2',
+        '--burst-every-ms',
+        '1000',
+        '--drop-percent',
+        '30',
+        '--broken-percent',
+        '10',
+        '--reconcile-every-ms',
+        '2000',
+        '--job-ms',
+        '300',
+        // A broken VM is reaped three minutes after it booted.
+        '--json',
+      ],
+      480_000,
+    );
     expect(run.stderr).not.toContain('Demo failed');
     const report = JSON.parse(run.stdout) as WorkloadReport;
     expect({ code: run.code, ok: report.ok, failed: report.vms.failed }).toEqual({
@@ -263,6 +291,10 @@ describe('npm run demo', () => {
     expect(report.calls.github.byKind['delivery log']).toBeGreaterThanOrEqual(report.reconciliations.runs);
     expect(report.calls.github.perJob).toBeGreaterThan(0);
     expect(report.calls.compute.createInstances).toBeGreaterThan(0);
+    // Of the 20 or more VMs that booted, every tenth never registered: the reaper deleted each past the
+    // boot timeout (nothing else deleted them, and none is left), and their jobs ran on new VMs.
+    expect(report.vms.neverRegistered).toBeGreaterThanOrEqual(2);
+    expect(report.reaped.unregistered).toBeGreaterThanOrEqual(report.vms.neverRegistered);
     expect(Object.keys(report.reaped).sort()).toEqual(['idle', 'lost', 'runner-left', 'unregistered']);
     expect(report.idleVmMinutes).toBeGreaterThanOrEqual(0);
     const table = formatWorkloadReport(report);
@@ -274,12 +306,14 @@ describe('npm run demo', () => {
       'Compute calls',
       'deliveries',
       'reaped',
+      'never registered',
       'idle VM-minutes',
     ]) {
       expect(table).toContain(label);
     }
     expect(table).toContain('| 20 / 0 |');
-  }, 300_000);
+    expect(table).toContain(`unregistered ${report.reaped.unregistered},`);
+  }, 540_000);
 
   it('serves and deletes every VM of a small fleet and refuses every attack', async () => {
     const run = await runDemo([
