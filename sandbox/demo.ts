@@ -5,13 +5,7 @@ import { DEMO_USAGE, DemoUsageError, parseDemoOptions } from './demo/options.js'
 import type { DemoOptions } from './demo/options.js';
 import { startProgress } from './demo/progress.js';
 import { formatSummary, summarize } from './demo/summary.js';
-import {
-  brokenVmFates,
-  createWorkloadProgress,
-  DEMO_BOOT_TIMEOUT_SECONDS,
-  formatWorkloadReport,
-  runWorkload,
-} from './demo/workload.js';
+import { brokenVmFates, createWorkloadProgress, formatWorkloadReport, runWorkload } from './demo/workload.js';
 import type { WorkloadProgress } from './demo/workload.js';
 import { describeServiceExit, SCHEDULER_SERVICE_ACCOUNT, SandboxError, startSandbox } from './sandbox.js';
 import type { Sandbox } from './sandbox.js';
@@ -80,7 +74,7 @@ async function runWorkloadDemo(options: DemoOptions): Promise<number> {
     deletionDelayMs: 200,
     // A share of the VMs never registers; the reaper deletes each past the pools' boot timeout.
     autoscaledVmFate: brokenVmFates(options.brokenPercent),
-    poolSettings: { bootTimeoutSeconds: DEMO_BOOT_TIMEOUT_SECONDS },
+    poolSettings: { bootTimeoutSeconds: options.bootTimeoutSeconds },
     serviceEnv: {
       LOG_LEVEL: options.verbose ? 'info' : 'warn',
       // The shortest the autoscaler takes: a VM stuck in the full zone moves to the next MIG after a minute.

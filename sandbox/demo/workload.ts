@@ -26,16 +26,6 @@ export interface WorkloadOptions {
 }
 
 /**
- * The demo's pools' `bootTimeoutSeconds`, short so a VM that never registers is reaped within the demo (on
- * the second run past it, 180 to 190 s after it booted), yet past the longest a working VM of the demo waits
- * for its JIT config: 140 VMs booting together queue for the token proxy's spacing of GitHub writes and
- * retry its 429s with backoff. At 60 (the least the autoscaler takes) the reaper deleted 196 VMs for 10 that
- * never registered, at 120 still 90 for 7: working VMs still waiting, and a runner registering between the
- * reaper's list and its deletion lost its job with the VM.
- */
-export const DEMO_BOOT_TIMEOUT_SECONDS = 180;
-
-/**
  * The fates of the VMs the autoscaler creates, for the sandbox's `autoscaledVmFate`: of the first n VMs to
  * boot, ⌊n × percent / 100⌋ never register (the 34th, 67th, 100th… at 3 %), so a share is broken for sure
  * however the VMs' boots interleave; the rest work.

@@ -257,7 +257,9 @@ describe('npm run demo', () => {
         '2000',
         '--job-ms',
         '300',
-        // A broken VM is reaped three minutes after it booted.
+        // A few VMs wait for JIT configs, so the least boot timeout reaps only the broken ones, a minute on.
+        '--boot-timeout-s',
+        '60',
         '--json',
       ],
       480_000,
