@@ -171,10 +171,10 @@ gcr_error_detail() {
 #   Retry-After for GitHub's rate limits, 504 when GitHub did not answer in time), and any status given
 #   with --transient (e.g. 409 from /jitconfig while GitHub still lists an earlier runner of this VM's
 #   name as online). Retried with exponential backoff and jitter, or, when the response's Retry-After is
-#   longer, after Retry-After plus up to half again of it (gcr_retry_after_wait_ms), within RETRY_MAX_ATTEMPTS and the RETRY_DEADLINE_SECONDS budget. A wait longer than
-#   what is left of the budget is cut to it, and one last attempt is made at its end: a Retry-After of
-#   60 s (GitHub's secondary rate limit) is waited out when the budget allows and never makes the script
-#   give up at once.
+#   longer, after Retry-After plus up to half again of it (gcr_retry_after_wait_ms), within
+#   RETRY_MAX_ATTEMPTS and the RETRY_DEADLINE_SECONDS budget. A wait longer than what is left of the
+#   budget is cut to it, and one last attempt is made at its end: a Retry-After of 60 s (GitHub's
+#   secondary rate limit) is waited out when the budget allows and never makes the script give up at once.
 # - final: any other 4xx (400, 401, 403, 404, ...): asking again cannot change the answer.
 # On a final answer, or when the retries run out, dies with a message that starts with --what and ends
 # with the service's error.
