@@ -37,9 +37,9 @@ function answerKind(status: number, body: string): string {
 
 /**
  * A boot storm: `vms` fresh JIT VMs each ask `POST /jitconfig` once, all at the same moment, and retry as
- * deploy/vm/lib.sh does (sandbox/vm-retry.ts: 429 and 5xx, after its backoff or Retry-After plus jitter,
- * within its budget). The fake GitHub enforces GitHub's points budget meanwhile, so a secondary rate limit is hit if
- * the proxy's write spacing lets one happen. Wall time runs from the first request to the last VM done.
+ * deploy/vm/lib.sh does (sandbox/vm-retry.ts: 429 and 5xx, after its backoff or a longer Retry-After,
+ * within its budget). The fake GitHub enforces GitHub's points budget meanwhile, so a secondary rate limit
+ * is hit if the proxy's write spacing lets one happen. Wall time runs from the first request to the last VM done.
  */
 export async function jitStorm(sandbox: Sandbox, audit: LogAudit, vms: number): Promise<JitStorm> {
   const tokens = presubmitVmTokens(sandbox, audit, vms);

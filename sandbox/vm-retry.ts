@@ -21,9 +21,7 @@ export function vmRetries(status: number): boolean {
  * lib.sh's `http_request` does:
  * - the backoff (`gcr_backoff_ms`): `baseMs` doubled per attempt up to `maxDelayMs`, with "equal jitter"
  *   (half of it fixed, half random);
- * - when the answer's Retry-After (`retryAfterMs`, 0 without one) is longer than that backoff, Retry-After
- *   plus up to half again of it (`gcr_retry_after_wait_ms`), so VMs the proxy refused at one moment with one
- *   Retry-After come back spread out rather than in one wave;
+ * - when the answer's Retry-After (`retryAfterMs`, 0 without one) is longer than that backoff, Retry-After;
  * - cut to `remainingMs`, what is left of the budget: lib.sh then makes one last attempt at its end.
  * `random` returns a number in [0, 1), as Math.random does.
  */
@@ -35,7 +33,7 @@ export function vmRetryWaitMs(
 ): number {
   const delay = Math.min(VM_RETRY.maxDelayMs, VM_RETRY.baseMs * 2 ** (attempt - 1));
   let wait = delay / 2 + random() * (delay / 2);
-  if (retryAfterMs > wait) wait = retryAfterMs + random() * (retryAfterMs / 2);
+  if (retryAfterMs > wait) wait = retryAfterMs;
   return Math.max(0, Math.min(wait, remainingMs));
 }
 

@@ -119,17 +119,6 @@ gcr_backoff_ms() {
   printf '%d\n' $((half + (RANDOM * 32768 + RANDOM) % (delay - half + 1)))
 }
 
-# How long to wait for a Retry-After of `ms` milliseconds: a uniformly random time in [ms, 1.5 × ms]. The
-# token proxy tells every VM it refuses at one moment the same Retry-After (about how long its queue of
-# GitHub writes takes to drain); waiting exactly that long would bring them all back in one wave, most to
-# be refused again, while its writer sits idle between waves. The jitter spreads them over the drain time.
-# Never shorter than asked, as RFC 9110 §10.2.3 means it: https://www.rfc-editor.org/rfc/rfc9110#name-retry-after
-# bash's RANDOM is the random source, so a test can seed it (`RANDOM=7`) and get the same waits every run.
-gcr_retry_after_wait_ms() {
-  local ms=$1
-  printf '%d\n' $((ms + (RANDOM * 32768 + RANDOM) % (ms / 2 + 1)))
-}
-
 # The Retry-After of a response headers file in ms (delta-seconds or an HTTP date), or nothing.
 gcr_retry_after_ms() {
   local line value when now
@@ -170,11 +159,11 @@ gcr_error_detail() {
 # - transient: network errors, 429, every 5xx (the token proxy answers 502 when GitHub failed, 503 with
 #   Retry-After for GitHub's rate limits, 504 when GitHub did not answer in time), and any status given
 #   with --transient (e.g. 409 from /jitconfig while GitHub still lists an earlier runner of this VM's
-#   name as online). Retried with exponential backoff and jitter, or, when the response's Retry-After is
-#   longer, after Retry-After plus up to half again of it (gcr_retry_after_wait_ms), within
-#   RETRY_MAX_ATTEMPTS and the RETRY_DEADLINE_SECONDS budget. A wait longer than what is left of the
-#   budget is cut to it, and one last attempt is made at its end: a Retry-After of 60 s (GitHub's
-#   secondary rate limit) is waited out when the budget allows and never makes the script give up at once.
+#   name as online). Retried with exponential backoff and jitter, waiting at least the response's
+#   Retry-After, within RETRY_MAX_ATTEMPTS and the RETRY_DEADLINE_SECONDS budget. A wait longer than
+#   what is left of the budget is cut to it, and one last attempt is made at its end: a Retry-After of
+#   60 s (GitHub's secondary rate limit) is waited out when the budget allows and never makes the script
+#   give up at once.
 # - final: any other 4xx (400, 401, 403, 404, ...): asking again cannot change the answer.
 # On a final answer, or when the retries run out, dies with a message that starts with --what and ends
 # with the service's error.
@@ -269,8 +258,8 @@ http_request() {
     wait_ms=$(gcr_backoff_ms "$attempt")
     wait_note=
     if [[ -n $retry_after ]] && ((retry_after > wait_ms)); then
-      wait_ms=$(gcr_retry_after_wait_ms "$retry_after")
-      wait_note=" as Retry-After $((retry_after / 1000))s asks, plus jitter"
+      wait_ms=$retry_after
+      wait_note=" as Retry-After asks"
     fi
     if ((wait_ms > remaining)); then
       # Waiting less than asked and trying once more beats giving up now: the answer may have changed.
