@@ -59,6 +59,15 @@ async function main(): Promise<void> {
   }
   const audit: LogAudit = { lines: [], secrets: new Set() };
   const notes: string[] = [];
+  if (options.stormOnly) {
+    // As sandbox 4 below: the defaults, fresh, GitHub's points budget enforced. No report file.
+    const storms: JitStorm[] = [];
+    await withSandbox(options, audit, {}, async (sandbox) => {
+      for (const vms of options.jitStorms) storms.push(await jitStorm(sandbox, audit, vms));
+    });
+    process.stdout.write(`${jitStormNotes(storms, options).join('\n')}\n`);
+    return;
+  }
   const started = Date.now();
   const loadAtStart = os.loadavg()[0]!;
   const here = process.env.INIT_CWD ?? process.cwd();

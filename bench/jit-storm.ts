@@ -1,4 +1,5 @@
 import { SANDBOX_ORG } from '#sandbox/sandbox';
+import { retryAfterMsOf, VM_RETRY, vmRetries, vmRetryWaitMs } from '#sandbox/vm-retry';
 import type { Sandbox } from '#sandbox/sandbox';
 import { bearer, DEFAULT_WRITE_INTERVAL_MS, log, registerBody, sleep } from './bench-support.js';
 import type { LogAudit } from './bench-support.js';
@@ -9,9 +10,6 @@ import type { LoadRow } from './render-report.js';
 
 /** GitHub's documented secondary limit on REST points per minute, shared by the whole installation. */
 export const GITHUB_POINTS_PER_MINUTE = 900;
-
-/** How a VM of deploy/vm/lib.sh retries (its defaults): 20 attempts within 300 s, backoff 1 s doubling to 30 s. */
-const VM_RETRY = { attempts: 20, budgetMs: 300_000, baseMs: 1000, maxDelayMs: 30_000 };
 
 /** What one boot storm of JIT VMs cost: wall time, the VMs' waits, and every limit that was hit. */
 export interface JitStorm {
@@ -39,9 +37,9 @@ function answerKind(status: number, body: string): string {
 
 /**
  * A boot storm: `vms` fresh JIT VMs each ask `POST /jitconfig` once, all at the same moment, and retry as
- * deploy/vm/lib.sh does (429 and 5xx, waiting as long as Retry-After asks or its backoff, within its
- * budget). The fake GitHub enforces GitHub's points budget meanwhile, so a secondary rate limit is hit if
- * the proxy's write spacing lets one happen. Wall time runs from the first request to the last VM done.
+ * deploy/vm/lib.sh does (sandbox/vm-retry.ts: 429 and 5xx, after its backoff or a longer Retry-After,
+ * within its budget). The fake GitHub enforces GitHub's points budget meanwhile, so a secondary rate limit
+ * is hit if the proxy's write spacing lets one happen. Wall time runs from the first request to the last VM done.
  */
 export async function jitStorm(sandbox: Sandbox, audit: LogAudit, vms: number): Promise<JitStorm> {
   const tokens = presubmitVmTokens(sandbox, audit, vms);
@@ -70,7 +68,7 @@ export async function jitStorm(sandbox: Sandbox, audit: LogAudit, vms: number): 
         });
         status = res.status;
         body = await res.text();
-        retryAfterMs = Number(res.headers.get('retry-after') ?? 0) * 1000 || 0;
+        retryAfterMs = retryAfterMsOf(res.headers.get('retry-after'));
       } catch {
         status = 0;
       }
@@ -81,14 +79,11 @@ export async function jitStorm(sandbox: Sandbox, audit: LogAudit, vms: number): 
         return;
       }
       const elapsed = Date.now() - vmStarted;
-      const transient = status === 0 || status === 429 || status >= 500;
-      if (!transient || attempt >= VM_RETRY.attempts || elapsed >= VM_RETRY.budgetMs) {
+      if (!vmRetries(status) || attempt >= VM_RETRY.attempts || elapsed >= VM_RETRY.budgetMs) {
         gaveUp += 1;
         return;
       }
-      const backoff = Math.min(VM_RETRY.maxDelayMs, VM_RETRY.baseMs * 2 ** (attempt - 1));
-      const jittered = backoff / 2 + Math.random() * (backoff / 2);
-      await sleep(Math.min(Math.max(jittered, retryAfterMs), VM_RETRY.budgetMs - elapsed));
+      await sleep(vmRetryWaitMs(attempt, retryAfterMs, VM_RETRY.budgetMs - elapsed));
     }
   };
   await Promise.all(tokens.map(boot));

@@ -30,6 +30,11 @@ export interface BenchOptions {
   cpuProfDir?: string;
   /** VM counts of the `/jitconfig` boot storms (each VM asks once); 100 always, 1000 with `--storm-1000`. */
   jitStorms: number[];
+  /**
+   * Only the `/jitconfig` boot storms, printed as notes, no report file: for before/after comparisons of the
+   * VM's retry rule or the proxy's Retry-After.
+   */
+  stormOnly: boolean;
 }
 
 /** Thrown for flags the benchmark does not understand; `main` prints it with the usage. */
@@ -39,6 +44,7 @@ export class BenchUsageError extends Error {
 
 export const BENCH_USAGE = `Usage: npm run bench -- [--duration S] [--github-latency-ms MS] [--quick] [--out FILE]
                           [--upstream-bin PATH] [--register-only] [--cpu-prof DIR] [--storm-1000]
+                          [--storm-only]
 
 Measures both services on loopback, as child processes, against the fakes: load, boot storms, cold
 starts and memory. Prints a Markdown report and writes it to bench/results/latest.md. A full run takes
@@ -57,6 +63,7 @@ about 3 minutes on a quiet 2-core machine.
   --cpu-prof DIR          run the token proxy with node --cpu-prof, writing its profile into DIR
   --storm-1000            also the boot storm of 1000 JIT VMs (about six minutes at the default write
                           spacing); without it the report extrapolates from the storm of 100
+  --storm-only            only the JIT boot storms, printed as notes; no report file is written
   --help                  show this help`;
 
 function number(flag: string, value: string | undefined, min: number, max: number): number {
@@ -80,6 +87,7 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
       case '--help':
       case '--register-only':
       case '--storm-1000':
+      case '--storm-only':
         if (inline !== undefined) throw new BenchUsageError(`${flag} takes no value`);
         given.set(flag, 'true');
         break;
@@ -110,6 +118,7 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
   return {
     quick,
     registerOnly: given.has('--register-only'),
+    stormOnly: given.has('--storm-only'),
     jitStorms: quick ? [20] : given.has('--storm-1000') ? [100, 1000] : [100],
     ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
     help: given.has('--help'),

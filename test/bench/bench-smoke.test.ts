@@ -58,6 +58,8 @@ describe('parseBenchOptions', () => {
     [[], { registerOnly: false, jitStorms: [100] }],
     [['--register-only', '--cpu-prof', 'prof'], { registerOnly: true, cpuProfDir: 'prof' }],
     [['--storm-1000'], { jitStorms: [100, 1000] }],
+    [[], { stormOnly: false }],
+    [['--storm-only', '--storm-1000'], { stormOnly: true, jitStorms: [100, 1000] }],
   ])('parses %j', (argv, expected) => {
     expect(parseBenchOptions(argv)).toMatchObject(expected);
   });
@@ -82,6 +84,7 @@ describe('parseBenchOptions', () => {
     [['--help=yes']],
     [['--cpu-prof']],
     [['--storm-1000=1']],
+    [['--storm-only=yes']],
     [['extra']],
   ])('refuses %j', (argv) => {
     expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
