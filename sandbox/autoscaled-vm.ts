@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessageOf, sendRequest } from './demo/http-recorder.js';
 import type { HttpAnswer } from './demo/http-recorder.js';
 import type { VmFate } from './soak/fleet-simulation.js';
+import { VM_RETRY, vmRetries, vmRetryWaitMs } from './vm-retry.js';
 
 /**
  * What becomes of an autoscaled VM, in the soak's terms: `works` lives a runner's life; `never-registers`
@@ -46,34 +47,29 @@ export interface AutoscaledVmOutcome {
 const METADATA = { 'Metadata-Flavor': 'Google' };
 const POLL_MS = 100;
 
-/** deploy/vm/lib.sh's retry defaults: RETRY_BASE_SECONDS 1, RETRY_MAX_DELAY_SECONDS 30, RETRY_DEADLINE_SECONDS 300. */
-const RETRY = { baseMs: 1000, maxDelayMs: 30_000, deadlineMs: 300_000 };
-
 /**
- * Sends a request to a service as deploy/vm/lib.sh's `http_request` does: a timeout, a refused connection,
- * a 429 or a 5xx (the token proxy answers 429 when its queue of GitHub writes is full, 504 past its
- * deadline) is tried again after a doubling delay with equal jitter, within the time budget. Other answers
- * are returned as they are.
+ * Sends until an answer is final, as deploy/vm/lib.sh's `http_request` does (the rule in vm-retry.ts):
+ * network errors, 429 and 5xx are tried again after its backoff, within its attempts and time budget, one
+ * last attempt at the budget's end. (The demo's answers carry no headers, so Retry-After is not read.)
  */
 async function withRetries(signal: AbortSignal, send: () => Promise<HttpAnswer>): Promise<HttpAnswer> {
-  const deadline = Date.now() + RETRY.deadlineMs;
+  const deadline = Date.now() + VM_RETRY.budgetMs;
   for (let attempt = 1; ; attempt += 1) {
     let answer: HttpAnswer | undefined;
     let failure: unknown;
     try {
       answer = await send();
-      if (answer.status !== 429 && answer.status < 500) return answer;
+      if (!vmRetries(answer.status)) return answer;
     } catch (error) {
       failure = error;
     }
     signal.throwIfAborted();
-    const delay = Math.min(RETRY.maxDelayMs, RETRY.baseMs * 2 ** (attempt - 1));
-    const wait = delay / 2 + Math.random() * (delay / 2);
-    if (Date.now() + wait > deadline) {
+    const remaining = deadline - Date.now();
+    if (attempt >= VM_RETRY.attempts || remaining <= 0) {
       if (answer) return answer;
       throw failure;
     }
-    await sleep(wait, undefined, { signal });
+    await sleep(vmRetryWaitMs(attempt, 0, remaining), undefined, { signal });
   }
 }
 
