@@ -1,8 +1,3 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import type { BrowserContext } from 'playwright-core';
 import { runAutoscaledVm } from '#sandbox/autoscaled-vm';
 import type { AutoscaledVmOutcome } from '#sandbox/autoscaled-vm';
 import {
@@ -13,19 +8,8 @@ import {
   STATUS_IAP_AUDIENCE,
 } from '#sandbox/sandbox';
 import type { Sandbox, SandboxVm } from '#sandbox/sandbox';
+import { headlessChromium } from './headless-chromium.js';
 
-/** Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const METADATA = { 'Metadata-Flavor': 'Google' };
 
 /** An identity token from a metadata server of the sandbox (a VM's, or Cloud Scheduler's). */
@@ -48,8 +32,7 @@ describe('the sandbox status page in chromium', () => {
   let vm: SandboxVm;
   const lives = new AbortController();
   let life: Promise<AutoscaledVmOutcome>;
-  const userDataDirs: string[] = [];
-  const contexts: BrowserContext[] = [];
+  const { browse, closeAll } = headlessChromium('sandbox-status');
 
   beforeAll(async () => {
     sandbox = await startSandbox({
@@ -89,25 +72,9 @@ describe('the sandbox status page in chromium', () => {
   afterAll(async () => {
     lives.abort();
     await life?.catch(() => undefined);
-    await Promise.all(contexts.map((c) => c.close()));
-    for (const dir of userDataDirs) fs.rmSync(dir, { recursive: true, force: true });
+    await closeAll();
     await sandbox?.stop();
   }, 120_000);
-
-  const browse = async (headers: Record<string, string> = {}): Promise<BrowserContext> => {
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-status-chromium-'));
-    userDataDirs.push(userDataDir);
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-      extraHTTPHeaders: headers,
-      viewport: { width: 1440, height: 900 },
-      javaScriptEnabled: false,
-    });
-    contexts.push(context);
-    return context;
-  };
 
   it('shows the pool, its VM and the runner with the version it reported', async () => {
     const page = await (await browse()).newPage();

@@ -1,8 +1,5 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import type { BrowserContext } from 'playwright-core';
 import { startFakeComputeApi } from '#fakes/compute-api';
 import type { FakeComputeApi } from '#fakes/compute-api';
 import { startFakeGitHub } from '#fakes/github-api';
@@ -14,20 +11,8 @@ import type { ServedApp } from '#test-support/serve-app';
 import { buildFleetWorld, startFleetStub, STUB_AUDIENCE } from '../fleet-stub.js';
 import { buildStatus, runnerReleases, startStatusSide } from '../harness.js';
 import type { StatusSide, StatusUnderTest } from '../harness.js';
+import { headlessChromium } from './headless-chromium.js';
 
-/** Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Flags for a sandboxed machine with no network beyond loopback and no display. */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Set FLEET_STATUS_SCREENSHOT=docs/images/fleet-status.png to refresh the picture in the docs. */
 const SCREENSHOT = process.env.FLEET_STATUS_SCREENSHOT;
 
@@ -45,8 +30,7 @@ describe('fleet status page in chromium', () => {
   let stub: ServedApp;
   let status: StatusUnderTest;
   let served: ServedApp;
-  const userDataDirs: string[] = [];
-  const contexts: BrowserContext[] = [];
+  const { browse, userDataDirs, closeAll } = headlessChromium('fleet-status');
 
   beforeAll(async () => {
     [google, compute, github] = await Promise.all([
@@ -69,29 +53,12 @@ describe('fleet status page in chromium', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(contexts.map((c) => c.close()));
-    for (const dir of userDataDirs) fs.rmSync(dir, { recursive: true, force: true });
+    await closeAll();
     await served?.close();
     await stub?.close();
     await side?.close();
     await Promise.all([google?.close(), compute?.close(), github?.close()]);
   }, 60_000);
-
-  /** A fresh browser profile, sending `headers` with every request (as IAP adds its header). */
-  const browse = async (headers: Record<string, string>): Promise<BrowserContext> => {
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-status-chromium-'));
-    userDataDirs.push(userDataDir);
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-      extraHTTPHeaders: headers,
-      viewport: { width: 1440, height: 900 },
-      javaScriptEnabled: false,
-    });
-    contexts.push(context);
-    return context;
-  };
 
   it('shows a pool, its MIGs and templates, a VM and its runner, readable without JavaScript', async () => {
     const context = await browse({ 'x-goog-iap-jwt-assertion': status.assertion() });
@@ -155,7 +122,7 @@ describe('fleet status page in chromium', () => {
     expect(refused?.status()).toBe(401);
     await expect(vmPage.locator('body').innerText()).resolves.toMatch(/must be signed with ES256/);
 
-    const anonymous = await (await browse({})).newPage();
+    const anonymous = await (await browse()).newPage();
     const none = await anonymous.goto(`${served.url}/status`);
     expect(none?.status()).toBe(401);
     await expect(anonymous.locator('body').innerText()).resolves.toMatch(
