@@ -9,16 +9,13 @@
  * - a redelivery sweep: N failed deliveries in the fake GitHub's delivery log (dropped on the way), then one
  *   `POST /reconcile` as Cloud Scheduler calls it: its time, its GitHub calls, the deliveries it redelivered.
  */
-import path from 'node:path';
-import { SERVICE_ENTRY_POINTS } from '#entry-points';
 import { startFakeComputeApi } from '#fakes/compute-api';
 import type { FakeComputeApi, FakeMig } from '#fakes/compute-api';
 import { startFakeGitHub } from '#fakes/github-api';
 import type { FakeGitHub } from '#fakes/github-api';
 import { startFakeGoogleIssuer } from '#fakes/google-issuer';
 import type { FakeGoogleIssuer } from '#fakes/google-issuer';
-import { startFakeMetadataServer } from '#fakes/metadata-server';
-import { freePort, repoRoot, spawnNode, waitUntilAnswering } from '#sandbox/node-process';
+import { startAutoscalerProcess } from '#sandbox/autoscaler-process';
 import { latencyStats } from '#sandbox/demo/summary';
 import { log, sleep } from './bench-support.js';
 import type { BenchOptions } from './parse-bench-options.js';
@@ -62,20 +59,6 @@ async function withAutoscaler<T>(maxRunners: number, body: (world: World) => Pro
     });
     compute.addProject(PROJECT);
     const mig = compute.addMig({ project: PROJECT.projectId, region: 'us-central1', name: 'gh-cpu' });
-    const metadata = await startFakeMetadataServer({
-      issuer,
-      vm: {
-        projectId: PROJECT.projectId,
-        projectNumber: Number(PROJECT.projectNumber),
-        zone: 'us-central1-a',
-        instanceId: '4000000000000000007',
-        instanceName: 'autoscaler',
-        serviceAccountEmail: `autoscaler@${PROJECT.projectId}.iam.gserviceaccount.com`,
-        attributes: {},
-      },
-    });
-    cleanups.push(() => metadata.close());
-    const port = await freePort();
     const pools = {
       pools: [
         {
@@ -90,15 +73,11 @@ async function withAutoscaler<T>(maxRunners: number, body: (world: World) => Pro
         },
       ],
     };
-    const child = spawnNode(
-      path.join(repoRoot(), SERVICE_ENTRY_POINTS.autoscaler.main),
-      {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        CLOUDSDK_CONFIG: '/nonexistent/gcloud',
-        GCE_METADATA_HOST: metadata.host,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LOG_LEVEL: 'warn',
+    const autoscaler = await startAutoscalerProcess({
+      issuer,
+      project: PROJECT,
+      instanceId: '4000000000000000007',
+      env: {
         AUTH_AUDIENCE: AUDIENCE,
         ID_TOKEN_CERTS_URL: issuer.certsUrl,
         GITHUB_API_URL: github.baseUrl,
@@ -110,11 +89,9 @@ async function withAutoscaler<T>(maxRunners: number, body: (world: World) => Pro
         RECONCILE_CALLERS: SCHEDULER,
         // BATCH_WINDOW_MS and MAX_REDELIVERIES_PER_RUN keep their defaults: the rows measure those.
       },
-      () => {},
-    );
-    cleanups.push(() => child.stop());
-    await waitUntilAnswering(child, port, { path: '/healthz', status: 200 });
-    const url = `http://127.0.0.1:${port}`;
+    });
+    cleanups.push(() => autoscaler.close());
+    const url = autoscaler.url;
     github.setWebhook({ url: `${url}/webhook`, secret: SECRET });
     return await body({ github, compute, issuer, mig, url });
   } finally {

@@ -2,12 +2,8 @@
 // (configured from its environment, Compute credentials from a fake metadata server, as on Cloud Run)
 // against the loopback fakes of GitHub and Compute Engine, and a simulated fleet lives in this process:
 // random jobs, VMs that never register, die mid-job or vanish. It prints the soak's table at the end.
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SERVICE_ENTRY_POINTS } from '#entry-points';
-import { startFakeMetadataServer } from '#fakes/metadata-server';
-import { freePort, spawnNode, waitUntilAnswering } from './node-process.js';
-import { repoRoot } from './sandbox.js';
+import { startAutoscalerProcess } from './autoscaler-process.js';
 import { formatSoakReport, REAL_SOAK, runSoak, SOAK_PROJECT } from './soak/fleet-simulation.js';
 import type { StartSoakTarget } from './soak/fleet-simulation.js';
 
@@ -44,48 +40,14 @@ async function main(): Promise<number> {
   const { verbose } = values;
   const durationMs = minutes * 60_000;
 
-  const startChild: StartSoakTarget = async (world) => {
-    const metadata = await startFakeMetadataServer({
+  const startChild: StartSoakTarget = (world) =>
+    startAutoscalerProcess({
       issuer: world.issuer,
-      vm: {
-        projectId: SOAK_PROJECT.projectId,
-        projectNumber: Number(SOAK_PROJECT.projectNumber),
-        zone: 'us-central1-a',
-        instanceId: '4000000000000000003',
-        instanceName: 'autoscaler',
-        serviceAccountEmail: `autoscaler@${SOAK_PROJECT.projectId}.iam.gserviceaccount.com`,
-        attributes: {},
-      },
+      project: SOAK_PROJECT,
+      instanceId: '4000000000000000003',
+      env: { LOG_LEVEL: verbose ? 'info' : 'warn', ...world.env },
+      ...(verbose && { onLog: (line: string) => process.stderr.write(`[autoscaler] ${line}\n`) }),
     });
-    const port = await freePort();
-    const child = spawnNode(
-      path.join(repoRoot(), SERVICE_ENTRY_POINTS.autoscaler.main),
-      {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        CLOUDSDK_CONFIG: '/nonexistent/gcloud',
-        GCE_METADATA_HOST: metadata.host,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LOG_LEVEL: verbose ? 'info' : 'warn',
-        ...world.env,
-      },
-      verbose ? (line) => process.stderr.write(`[autoscaler] ${line}\n`) : () => {},
-    );
-    try {
-      await waitUntilAnswering(child, port, { path: '/healthz', status: 200 });
-    } catch (error) {
-      await child.stop(1000);
-      await metadata.close();
-      throw error;
-    }
-    return {
-      url: `http://127.0.0.1:${port}`,
-      close: async () => {
-        await child.stop();
-        await metadata.close();
-      },
-    };
-  };
 
   process.stderr.write(`Soak: ${minutes} real minutes, seed ${seed}…\n`);
   const report = await runSoak(
