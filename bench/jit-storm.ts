@@ -92,6 +92,13 @@ export async function jitStorm(sandbox: Sandbox, audit: LogAudit, vms: number): 
   sandbox.github.limitPointsPerMinute(undefined);
   const githubLimitHits = sandbox.github.pointsLimitRefusals - refusalsBefore;
   const githubCalls = sandbox.github.controls.calls.length - callsBefore;
+  // The GitHub calls by kind: a POST that found the name taken (409) and a stale runner's DELETE are
+  // writes that served no new VM.
+  const callKinds: Record<string, number> = {};
+  for (const call of sandbox.github.controls.calls.slice(callsBefore)) {
+    const kind = `${call.method} ${call.path.replace(/\/\d+$/, '/{id}').replace(/^\/(orgs|repos)\/[^/]+(\/[^/]+)?\/actions/, '…')}`;
+    callKinds[kind] = (callKinds[kind] ?? 0) + 1;
+  }
   waits.sort((a, b) => a - b);
   const statusCounts: Record<string, number> = {};
   for (const [kind, count] of Object.entries(answers)) {
@@ -100,7 +107,7 @@ export async function jitStorm(sandbox: Sandbox, audit: LogAudit, vms: number): 
   }
   const attempts = Object.values(answers).reduce((a, b) => a + b, 0);
   log(
-    `JIT boot storm of ${vms}: ${waits.length} configs in ${(wallMs / 1000).toFixed(1)} s, ${gaveUp} gave up, answers ${JSON.stringify(answers)}, GitHub limit hits ${githubLimitHits}`,
+    `JIT boot storm of ${vms}: ${waits.length} configs in ${(wallMs / 1000).toFixed(1)} s, ${gaveUp} gave up, answers ${JSON.stringify(answers)}, GitHub limit hits ${githubLimitHits}, GitHub calls ${JSON.stringify(callKinds)}`,
   );
   return {
     row: {
