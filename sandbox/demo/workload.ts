@@ -6,7 +6,7 @@ import type { FakeHookDelivery } from '../fakes/github-api.js';
 import type { AutoscaledVmFate } from '../autoscaled-vm.js';
 import type { RunnerKind, Sandbox } from '../sandbox.js';
 import { RUNNER_LABELS, SANDBOX_ORG, SANDBOX_PROJECT, SANDBOX_REGION } from '../sandbox.js';
-import { random as seededRandom, reaperTotals } from '../soak/fleet-simulation.js';
+import { formatMeasureTable, random as seededRandom, reaperTotals } from '../soak/fleet-simulation.js';
 import { githubCallKind, latencyStats } from './summary.js';
 
 /** How many jobs arrive, how, and what goes wrong on the way. */
@@ -415,10 +415,5 @@ export function formatWorkloadReport(report: WorkloadReport): string {
     ['idle VM-minutes (what the fleet wasted)', report.idleVmMinutes],
     ['duration (s)', report.durationSeconds],
   ];
-  const width = Math.max(...rows.map(([label]) => label.length));
-  return [
-    `| ${'measure'.padEnd(width)} | value |`,
-    `| ${'-'.repeat(width)} | ----- |`,
-    ...rows.map(([label, value]) => `| ${label.padEnd(width)} | ${value} |`),
-  ].join('\n');
+  return formatMeasureTable(rows);
 }

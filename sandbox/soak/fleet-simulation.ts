@@ -550,6 +550,11 @@ export function formatSoakReport(report: SoakReport): string {
     ['reconciliations (with problems)', `${report.reconciliations} (${report.reconcileProblems.length})`],
     ['calls to GitHub / Compute (fakes)', `${report.calls.github} / ${report.calls.compute}`],
   ];
+  return formatMeasureTable(rows);
+}
+
+/** A two-column Markdown table (measure, value) with the labels padded to one width: the soak's and the demo's. */
+export function formatMeasureTable(rows: ReadonlyArray<readonly [string, string | number]>): string {
   const width = Math.max(...rows.map(([label]) => label.length));
   return [
     `| ${'measure'.padEnd(width)} | value |`,
