@@ -8,6 +8,7 @@ export type { CommonConfig } from './common-config.js';
 export { ConfigError, describeIssues } from './config-error.js';
 export { createServiceApp } from './create-service-app.js';
 export type { RouteMethod, RouteMethods, ServiceAppOptions } from './create-service-app.js';
+export { createDeadlineFetch } from './deadline-fetch.js';
 export { createErrorMiddleware, notFound, methodNotAllowed } from './error-middleware.js';
 export { HttpError } from './http-error.js';
 export { AuthError, AuthUnavailableError, createIdTokenVerifier } from './id-token-verifier.js';

@@ -157,6 +157,32 @@ describe('one scheduler for all mutating GitHub requests', () => {
     expect(jitNamesSince(mark)).toEqual([after.compute.instanceName]);
   });
 
+  it("sends a request that waited in the queue longer than one GitHub call's deadline, once its turn comes", async () => {
+    // A boot storm's queue takes longer to drain than one call to GitHub may take. The call's deadline
+    // must start with its turn: started on arrival, it had passed by then, and the request failed
+    // unsent after taking the turn.
+    const requestTimeoutMs = 2000;
+    const { scheduler, release } = await blockedMutationScheduler();
+    const { proxy } = await served({
+      policy,
+      mutationScheduler: scheduler,
+      requestTimeoutMs,
+      deadlineMs: 60_000,
+    });
+    const mark = fakes.github.controls.calls.length;
+    const waiting = presubmit();
+    const answer = proxy
+      .call('post', '/jitconfig', waiting)
+      .send({ scope: 'my-org' })
+      .then((res) => res);
+    await until('the request to queue', () => scheduler.stats().queued === 1);
+    await new Promise((resolve) => setTimeout(resolve, 2 * requestTimeoutMs));
+    release();
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(jitNamesSince(mark)).toEqual([waiting.compute.instanceName]);
+  });
+
   it('refuses a second JIT config or runner deletion of an instance while its first is in flight', async () => {
     const { scheduler, release } = await blockedMutationScheduler();
     const { proxy } = await served({ policy, mutationScheduler: scheduler });

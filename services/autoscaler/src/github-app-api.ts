@@ -4,6 +4,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import { z } from 'zod';
+import { createDeadlineFetch } from '#shared';
 import type { Logger } from '#shared';
 import type { GitHubAppCredentials } from './config.js';
 import { GitHubError, toGitHubError } from './github-error.js';
@@ -73,7 +74,10 @@ export interface GitHubAppApiOptions {
   app: GitHubAppCredentials;
   baseUrl: string;
   logger: Logger;
-  /** Cuts off any single GitHub request after this long; default 5 s. */
+  /**
+   * Cuts off each attempt of a GitHub request this long after it is sent; default 5 s. A write's wait for
+   * its turn in the write queue (`writeIntervalMs`) does not count.
+   */
   requestTimeoutMs?: number;
   /** Retries of a 5xx or network error (plugin-retry); default 1. */
   retries?: number;
@@ -135,6 +139,9 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
   const octokit = new AppOctokit({
     baseUrl: options.baseUrl,
     userAgent: 'gce-github-runners-autoscaler',
+    // The deadline starts when an attempt is sent, not when it joins plugin-throttling's write queue:
+    // writes queued behind others would otherwise time out unsent.
+    request: { fetch: createDeadlineFetch(timeoutMs, 'GitHub') },
     retry: { retries: options.retries ?? 1, retryAfterBaseValue: options.retryBaseMs ?? 500 },
     throttle: {
       id: `autoscaler-${options.baseUrl}`,
@@ -162,7 +169,6 @@ export function createGitHubAppApi(options: GitHubAppApiOptions): GitHubAppApi {
       return await octokit.request(route, {
         ...parameters,
         headers: { authorization },
-        request: { signal: AbortSignal.timeout(timeoutMs) },
       });
     } catch (error) {
       throw toGitHubError(error);

@@ -4,7 +4,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
 import { z } from 'zod';
-import { HttpError } from '#shared';
+import { createDeadlineFetch, HttpError } from '#shared';
 import type { Logger } from '#shared';
 import type { GitHubCredentials } from './config.js';
 import {
@@ -105,18 +105,28 @@ const AUTH_REQUEST = /^\/app\/installations\/[^/]+\/access_tokens$/;
  * scheduler, with the caller its `request.mutation` option names. Registered after plugin-retry and
  * plugin-throttling, so it wraps them: a request waits for its turn once, and its retries and
  * rate-limit waits happen in its turn, holding back the other mutations as GitHub asks.
+ *
+ * Every request also gets its whole-call deadline here, `callTimeoutMs` for all its attempts and waits
+ * together, and for a mutation it starts when its turn comes: a deadline that ran while the request
+ * waited in the queue would fail it unsent and waste the turn (a boot storm's queue is longer than the
+ * deadline).
  */
-function scheduleMutations(scheduler: MutationScheduler | undefined) {
+function scheduleMutations(scheduler: MutationScheduler | undefined, callTimeoutMs: number) {
   return (octokit: Octokit) => {
-    if (!scheduler) return {};
     octokit.hook.wrap('request', async (request, parameters) => {
+      const send = async () => {
+        const deadline = AbortSignal.timeout(callTimeoutMs);
+        const given = parameters.request?.signal;
+        return request({
+          ...parameters,
+          request: { ...parameters.request, signal: given ? AbortSignal.any([given, deadline]) : deadline },
+        });
+      };
       const method = parameters.method.toUpperCase();
       const { pathname } = new URL(parameters.url, 'https://github.invalid');
-      if (method === 'GET' || method === 'HEAD' || AUTH_REQUEST.test(pathname)) return request(parameters);
+      if (!scheduler || method === 'GET' || method === 'HEAD' || AUTH_REQUEST.test(pathname)) return send();
       const context = (parameters.request as { mutation?: GitHubCallContext } | undefined)?.mutation;
-      return scheduler.schedule(context?.caller ?? SERVICE_CALLER, context?.signal, async () =>
-        request(parameters),
-      );
+      return scheduler.schedule(context?.caller ?? SERVICE_CALLER, context?.signal, send);
     });
     return {};
   };
@@ -135,26 +145,16 @@ export const DO_NOT_RETRY = [400, 401, 403, 404, 409, 410, 412, 422, 451];
  * - `redirect: 'manual'`: a credential never follows a redirect. GitHub redirects requests for a renamed
  *   or transferred repository (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api#follow-redirects),
  *   and following one would act on a scope the allow and deny lists never saw; the 3xx becomes a 502.
- * - a deadline per attempt, `timeoutMs`, on top of any signal the call passes: a GitHub that accepts the
- *   connection and never answers cannot hold a shared request (a token being minted for every waiting
- *   caller) forever. A timed-out attempt fails as an `AbortError`, which plugin-retry does not repeat.
+ * - a deadline per attempt, `timeoutMs` from when the attempt is sent ({@link createDeadlineFetch}), on
+ *   top of the call's own: a GitHub that accepts the connection and never answers cannot hold a shared
+ *   request (a token being minted for every waiting caller) forever.
  */
 export function createGitHubFetch(
   timeoutMs: number,
   fetchImpl: typeof fetch = globalThis.fetch,
 ): typeof fetch {
-  return async (input, init = {}) => {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = init.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
-    try {
-      return await fetchImpl(input, { ...init, redirect: 'manual', signal });
-    } catch (error) {
-      if ((error as Error | undefined)?.name === 'TimeoutError') {
-        throw new DOMException(`GitHub did not answer within ${timeoutMs} ms`, 'AbortError');
-      }
-      throw error;
-    }
-  };
+  const withDeadline = createDeadlineFetch(timeoutMs, 'GitHub', fetchImpl);
+  return (input, init = {}) => withDeadline(input, { ...init, redirect: 'manual' });
 }
 
 /** Installation-token permissions that runner management needs, and nothing more. */
@@ -174,7 +174,11 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
   const now = options.now ?? Date.now;
   const maxWait = options.maxRateLimitWaitSeconds ?? 10;
   const timeoutMs = options.requestTimeoutMs ?? 20_000;
-  const ProxyOctokit = Octokit.plugin(retry, throttling, scheduleMutations(options.mutationScheduler));
+  const ProxyOctokit = Octokit.plugin(
+    retry,
+    throttling,
+    scheduleMutations(options.mutationScheduler, timeoutMs),
+  );
   const octokit = new ProxyOctokit({
     baseUrl: options.baseUrl,
     userAgent: 'gce-github-runners-token-proxy',
@@ -256,7 +260,6 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
           ? { owner: scope.owner, repo: scope.repo }
           : { org: (scope as { org: string }).org }),
         headers: { authorization: `bearer ${token}` },
-        request: { signal: AbortSignal.timeout(timeoutMs) },
       });
       return (response.data as { id: number }).id;
     });
@@ -312,7 +315,7 @@ export function createOctokitRunnerApi(options: OctokitRunnerApiOptions): GitHub
       const response = await octokit.request(route, {
         ...parameters,
         headers,
-        request: { signal: AbortSignal.timeout(timeoutMs), mutation: context },
+        request: { mutation: context },
       });
       data = response.data;
       secondaryBackoff.succeeded(now());
