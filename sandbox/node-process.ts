@@ -1,13 +1,46 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-/** A free loopback port (released before the caller binds it). */
+/** Whether a server can listen on loopback `port` now (it is released again before this resolves). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** The first port of the kernel's ephemeral range (Linux's default 32768 where it cannot be read). */
+function ephemeralPortsFrom(): number {
+  try {
+    const [low] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+    const port = Number(low);
+    return Number.isInteger(port) && port > 0 ? port : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A free loopback port for a child process to listen on (released before the child binds it). Picked at
+ * random below the kernel's ephemeral range, which `listen(0)` and outgoing connections draw from: a port
+ * from that range could be handed to another `listen(0)` (a fake in this process, a service of a sandbox
+ * another test is starting) between this probe and the child's bind, and the probe waiting for the child
+ * would then take the other server's answers for the child's.
+ */
 export async function freePort(): Promise<number> {
+  const from = 10_000;
+  const to = ephemeralPortsFrom() - 1;
+  for (let attempt = 0; to - from >= 1000 && attempt < 50; attempt += 1) {
+    const port = from + crypto.randomInt(to - from + 1);
+    if (await canListen(port)) return port;
+  }
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);
