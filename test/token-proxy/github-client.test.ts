@@ -76,6 +76,28 @@ describe('a conflict', () => {
   });
 });
 
+// A write holds the one turn of the mutation scheduler while it runs: its retries must stop at the call's
+// deadline, or a slowly failing GitHub would hold back every other write for all its attempts.
+describe('a GitHub that keeps failing slowly', () => {
+  it('is given up on at the deadline of the whole call, retries included', async () => {
+    const proxy = buildProxy(fakes, { requestTimeoutMs: 1500, retries: 3, deadlineMs: 60_000 });
+    fakes.github.controls.addFault({
+      path: '/orgs/my-org/actions/runners/generate-jitconfig',
+      status: 500,
+      delayMs: 600,
+      body: { message: 'Server Error' },
+    });
+    const mark = fakes.github.controls.calls.length;
+    const res = await proxy
+      .call('post', '/jitconfig', { compute: vm(`gh-runner-slow-${Date.now().toString(36)}`) })
+      .send({ scope: 'my-org', labels: ['self-hosted'] });
+    expect(res.status).toBe(504);
+    expect(res.body.error).toMatch(/^GitHub did not answer in time while creating a JIT config/);
+    // Three retries would make four attempts; the deadline ends them after two or three.
+    expect(since(mark, 'POST', '/orgs/my-org/actions/runners/generate-jitconfig').length).toBeLessThan(4);
+  }, 30_000);
+});
+
 // Issue 15 §4: no request with a credential follows a redirect.
 describe('a redirect from GitHub', () => {
   beforeAll(() => {

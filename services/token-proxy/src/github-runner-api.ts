@@ -117,10 +117,13 @@ function scheduleMutations(scheduler: MutationScheduler | undefined, callTimeout
       const send = async () => {
         const deadline = AbortSignal.timeout(callTimeoutMs);
         const given = parameters.request?.signal;
-        return request({
-          ...parameters,
-          request: { ...parameters.request, signal: given ? AbortSignal.any([given, deadline]) : deadline },
-        });
+        // In place: before-after-hook hands every inner layer (plugin-throttling, plugin-retry, fetch) the
+        // options object of the outermost call, so a copy passed on here would never reach them.
+        parameters.request = {
+          ...parameters.request,
+          signal: given ? AbortSignal.any([given, deadline]) : deadline,
+        };
+        return request(parameters);
       };
       const method = parameters.method.toUpperCase();
       const { pathname } = new URL(parameters.url, 'https://github.invalid');
