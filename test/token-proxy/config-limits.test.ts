@@ -32,35 +32,10 @@ describe('token proxy limits configuration', () => {
     expect(config.computeEndpoint).toBeUndefined();
   });
 
-  it('cuts the queue to what reaches GitHub within the deadline, and says so when the limit was set', () => {
-    // As deployed with three instances: writes 1500 ms apart, so 19 waiting requests in 30 s (one interval
-    // kept for the call itself).
-    const deployed = loadConfig({ ...base, GITHUB_WRITE_INTERVAL_MS: '1500' });
-    expect(deployed.mutationQueueLimit).toBe(19);
-    expect(deployed.warnings.filter((w) => w.startsWith('MUTATION_QUEUE_LIMIT'))).toEqual([]);
-
-    const set = loadConfig({
-      ...base,
-      GITHUB_WRITE_INTERVAL_MS: '1000',
-      GITHUB_DEADLINE_SECONDS: '20',
-      MUTATION_QUEUE_LIMIT: '50',
-    });
-    expect(set.mutationQueueLimit).toBe(19);
-    expect(set.warnings).toContainEqual(
-      expect.stringMatching(
-        /^MUTATION_QUEUE_LIMIT: 50 is cut to 19: with writes 1000 ms apart .* within GITHUB_DEADLINE_SECONDS=20;/,
-      ),
-    );
-    // Without write spacing nothing waits long: the limit is taken as given.
-    expect(loadConfig({ ...base, GITHUB_WRITE_INTERVAL_MS: '0' }).mutationQueueLimit).toBe(80);
-  });
-
   it('reads every limit and the Compute Engine check', () => {
     const config = loadConfig({
       ...base,
       MUTATION_QUEUE_LIMIT: '250',
-      // 299 writes 100 ms apart fit in the 30 s deadline: the limit is taken as given.
-      GITHUB_WRITE_INTERVAL_MS: '100',
       MUTATION_QUEUE_LIMIT_PER_CALLER: '1',
       JIT_CONFIGS_PER_INSTANCE_PER_HOUR: '3',
       VERIFY_INSTANCE_EXISTS: 'true',

@@ -117,6 +117,55 @@ describe('mutation scheduler', () => {
     expect(order).toEqual(['v1', 'v2', 'v3']);
   });
 
+  it('queues no more than reach their turn within the wait at the write spacing', async () => {
+    // As deployed for three proxy instances: writes 1500 ms apart and a 30 s deadline leave 19 places
+    // (one turn kept for the call), not the 80 of MUTATION_QUEUE_LIMIT.
+    const { scheduler, release } = await blocked({ intervalMs: 1500, maxWaitMs: 30_000, maxQueued: 80 });
+    const leave = new AbortController();
+    const waiting = Array.from({ length: 19 }, (_, i) =>
+      scheduler.schedule(caller('sa', `instance:${i}`), leave.signal, async () => i),
+    );
+    const refused = scheduler.schedule(caller('sa', 'instance:19'), undefined, async () => 19);
+    await expect(refused).rejects.toMatchObject({
+      status: 429,
+      message: 'the token proxy has 19 GitHub changes waiting; retry later',
+      // About when the queue has room again: 20 turns of 1.5 s.
+      headers: { 'Retry-After': '30' },
+    });
+    // Not waited out here: the waiting callers leave, and nothing of theirs runs.
+    leave.abort();
+    await Promise.all(waiting.map((job) => expect(job).rejects.toBeInstanceOf(CallerGoneError)));
+    release();
+  });
+
+  it('takes a turn to be as long as the GitHub call when calls outlast the spacing', async () => {
+    const scheduler = createMutationScheduler({
+      intervalMs: 0,
+      maxQueued: 100,
+      maxQueuedPerCaller: 10,
+      maxWaitMs: 1000,
+    });
+    // One call of at least 300 ms: at most 1000 / 300 - 1 = 2 may then wait (fewer if it took longer).
+    await scheduler.schedule(caller('sa', 'slow'), undefined, () => new Promise((r) => setTimeout(r, 300)));
+    // The caller hears first; the scheduler notes how long the call took right after.
+    await new Promise((resolve) => setImmediate(resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const blocker = scheduler.schedule(caller('sa', 'blocker'), undefined, () => gate);
+    const outcomes = [1, 2, 3].map((i) =>
+      scheduler
+        .schedule(caller('sa', `instance:${i}`), undefined, async () => 'ran')
+        .catch((e: unknown) => e),
+    );
+    release();
+    await blocker;
+    const [first, ...rest] = await Promise.all(outcomes);
+    expect(first).toBe('ran');
+    const refusals = rest.filter((outcome) => outcome !== 'ran');
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    for (const refusal of refusals) expect(refusal).toMatchObject({ status: 429 });
+  });
+
   it('drops a request whose caller went away while it waited: its work never runs', async () => {
     const { scheduler, release } = await blocked();
     const gone = new AbortController();

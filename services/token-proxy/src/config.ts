@@ -37,10 +37,7 @@ export interface TokenProxyConfig extends CommonConfig {
   githubDeadlineMs: number;
   /** Minimum spacing of mutating GitHub requests (secondary rate limits). */
   githubWriteIntervalMs: number;
-  /**
-   * Mutating GitHub requests waiting at once, all callers together; beyond it, 429. MUTATION_QUEUE_LIMIT,
-   * cut to what the write spacing lets reach GitHub within the deadline ({@link queueThatFitsDeadline}).
-   */
+  /** Mutating GitHub requests waiting at once, all callers together; beyond it, 429. */
   mutationQueueLimit: number;
   /** Mutating GitHub requests one caller (one instance) may have waiting; beyond it, 429. */
   mutationQueueLimitPerCaller: number;
@@ -118,17 +115,6 @@ export const OPEN_POLICY_SETTING = 'open';
 /** Environment variables often carry PEM keys with literal `\n`; turn them back into newlines. */
 function normalizePem(value: string): string {
   return value.includes('\\n') ? value.replace(/\\n/g, '\n') : value;
-}
-
-/**
- * How many mutating requests may wait at once so that the last of them still reaches GitHub before its
- * caller's deadline: one starts every `intervalMs`, and one interval is kept for the call itself. A request
- * beyond that would wait out the deadline and get 504 without ever being sent; refused at once, it gets
- * 429 with a Retry-After that brings it back when the queue has room. Unbounded without write spacing.
- */
-export function queueThatFitsDeadline(deadlineMs: number, intervalMs: number): number {
-  if (intervalMs <= 0) return Number.POSITIVE_INFINITY;
-  return Math.max(1, Math.floor(deadlineMs / intervalMs) - 1);
 }
 
 /**
@@ -220,14 +206,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       );
     }
   }
-  const githubDeadlineMs = data.GITHUB_DEADLINE_SECONDS * 1000;
-  const fits = queueThatFitsDeadline(githubDeadlineMs, data.GITHUB_WRITE_INTERVAL_MS);
-  // Said only when the limit was set: the default is simply the smaller of the two.
-  if (fits < data.MUTATION_QUEUE_LIMIT && present.MUTATION_QUEUE_LIMIT !== undefined) {
-    warnings.push(
-      `MUTATION_QUEUE_LIMIT: ${data.MUTATION_QUEUE_LIMIT} is cut to ${fits}: with writes ${data.GITHUB_WRITE_INTERVAL_MS} ms apart (GITHUB_WRITE_INTERVAL_MS), only ${fits} waiting requests reach GitHub within GITHUB_DEADLINE_SECONDS=${data.GITHUB_DEADLINE_SECONDS}; the rest are told 429 and when to come back at once, instead of 504 after waiting out the deadline`,
-    );
-  }
   return {
     ...commonConfigFrom(data),
     githubApiUrl: data.GITHUB_API_URL.replace(/\/+$/, ''),
@@ -238,9 +216,9 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     policyConfigured,
     warnings,
     tokenReuseMinRemainingSeconds: data.TOKEN_REUSE_MIN_REMAINING_SECONDS,
-    githubDeadlineMs,
+    githubDeadlineMs: data.GITHUB_DEADLINE_SECONDS * 1000,
     githubWriteIntervalMs: data.GITHUB_WRITE_INTERVAL_MS,
-    mutationQueueLimit: Math.min(data.MUTATION_QUEUE_LIMIT, fits),
+    mutationQueueLimit: data.MUTATION_QUEUE_LIMIT,
     mutationQueueLimitPerCaller: data.MUTATION_QUEUE_LIMIT_PER_CALLER,
     jitConfigsPerInstancePerHour: data.JIT_CONFIGS_PER_INSTANCE_PER_HOUR,
     verifyInstanceExists: data.VERIFY_INSTANCE_EXISTS,

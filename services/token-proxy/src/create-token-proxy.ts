@@ -61,6 +61,7 @@ export function createTokenProxy(config: TokenProxyConfig, overrides: TokenProxy
       intervalMs: config.githubWriteIntervalMs,
       maxQueued: config.mutationQueueLimit,
       maxQueuedPerCaller: config.mutationQueueLimitPerCaller,
+      maxWaitMs: config.githubDeadlineMs,
     });
   const github =
     overrides.github ??

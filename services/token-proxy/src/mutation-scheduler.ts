@@ -39,6 +39,13 @@ export interface MutationSchedulerOptions {
   maxQueued: number;
   /** Requests one caller (one lane) may have waiting (MUTATION_QUEUE_LIMIT_PER_CALLER); beyond it, 429. */
   maxQueuedPerCaller: number;
+  /**
+   * How long a caller waits at most, in ms (GITHUB_DEADLINE_SECONDS). No more requests wait than the queue
+   * serves in that time at its pace, one turn every `intervalMs` or every GitHub call, whichever is longer
+   * (a running request holds the turn): a request beyond that would wait out its deadline, never sent, for
+   * a 504, so it gets 429 and when to come back at once instead. Without it, only `maxQueued` bounds the queue.
+   */
+  maxWaitMs?: number;
 }
 
 /** What is waiting, for tests, logs and Retry-After estimates. */
@@ -77,8 +84,8 @@ export class CallerGoneError extends HttpError {
 
 interface Job {
   caller: MutationCaller;
-  /** Runs the work, or drops it when the caller has gone meanwhile. */
-  start(): void;
+  /** Runs the work and says true, or drops it (false) when the caller has gone meanwhile. */
+  start(): boolean;
   /** Settles (never rejects) when the work has, or when the job was dropped. */
   settled: Promise<void>;
 }
@@ -95,6 +102,15 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
   let queued = 0;
   let running = false;
   let slotPending = false;
+  /** How long the requests that ran took, start to settled: a moving average (the last ones weigh most). */
+  let callMs: number | undefined;
+  /** How long one turn takes: the spacing, or the GitHub call when that is longer. */
+  const turnMs = () => Math.max(options.intervalMs, callMs ?? 0);
+  /** How many may wait: `maxQueued`, and no more than reach their turn within `maxWaitMs` (one turn kept for the call). */
+  const admissible = () =>
+    options.maxWaitMs === undefined || turnMs() === 0
+      ? options.maxQueued
+      : Math.min(options.maxQueued, Math.max(1, Math.floor(options.maxWaitMs / turnMs()) - 1));
 
   const remove = (job: Job): boolean => {
     const lanes = accounts.get(job.caller.account);
@@ -138,14 +154,18 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
         const job = takeNext();
         if (!job) return;
         running = true;
-        job.start();
-        await job.settled;
+        const started = performance.now();
+        if (job.start()) {
+          await job.settled;
+          const took = performance.now() - started;
+          callMs = callMs === undefined ? took : 0.8 * callMs + 0.2 * took;
+        }
       })
       .then(next, next);
   };
 
   const retryAfterSeconds = (): number =>
-    Math.max(1, Math.ceil(((queued + 1) * Math.max(options.intervalMs, 250)) / 1000));
+    Math.max(1, Math.ceil(((queued + 1) * Math.max(turnMs(), 250)) / 1000));
 
   return {
     schedule<T>(caller: MutationCaller, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
@@ -160,7 +180,7 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
           }),
         );
       }
-      if (queued >= options.maxQueued) {
+      if (queued >= admissible()) {
         return Promise.reject(
           new HttpError(429, `the token proxy has ${queued} GitHub changes waiting; retry later`, {
             'Retry-After': String(retryAfterSeconds()),
@@ -184,7 +204,7 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
             if (signal?.aborted) {
               reject(dropped());
               settle();
-              return;
+              return false;
             }
             let result: Promise<T>;
             try {
@@ -193,6 +213,7 @@ export function createMutationScheduler(options: MutationSchedulerOptions): Muta
               result = Promise.reject(error);
             }
             result.then(resolve, reject).finally(settle);
+            return true;
           },
         };
         signal?.addEventListener('abort', dropIfQueued, { once: true });
