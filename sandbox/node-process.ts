@@ -16,6 +16,9 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
+/** Ports {@link freePort} has handed out in this process. */
+const handedOut = new Set<number>();
+
 /** The first port of the kernel's ephemeral range (Linux's default 32768 where it cannot be read). */
 function ephemeralPortsFrom(): number {
   try {
@@ -39,7 +42,11 @@ export async function freePort(): Promise<number> {
   const to = ephemeralPortsFrom() - 1;
   for (let attempt = 0; to - from >= 1000 && attempt < 50; attempt += 1) {
     const port = from + crypto.randomInt(to - from + 1);
-    if (await canListen(port)) return port;
+    // Never the same port twice in one process: a sandbox asks for several before any child binds one.
+    if (!handedOut.has(port) && (await canListen(port))) {
+      handedOut.add(port);
+      return port;
+    }
   }
   return new Promise((resolve, reject) => {
     const probe = net.createServer();

@@ -30,6 +30,7 @@ import {
   waitForOutput,
 } from './started-sandbox.js';
 import type { Banner, Started } from './started-sandbox.js';
+import { freePort } from '#sandbox/node-process';
 
 const TEST_TIMEOUT_MS = 300_000;
 
@@ -241,12 +242,8 @@ describe('scripts/start.js', () => {
   it(
     'refuses the same port for the token proxy and the instance deleter, before starting anything',
     async () => {
-      const port = await new Promise<number>((resolve) => {
-        const probe = net.createServer().listen(0, '127.0.0.1', () => {
-          const { port: free } = probe.address() as net.AddressInfo;
-          probe.close(() => resolve(free));
-        });
-      });
+      // Below the ephemeral range: no concurrent test's listen(0) takes it before the last check.
+      const port = await freePort();
       const run = launch(
         process.execPath,
         [START_SCRIPT],
